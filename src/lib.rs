@@ -1,0 +1,80 @@
+//! pyinit: a tiny PID 1 for Python containers.
+//!
+//! The binary is a thin wrapper around [`main_entry`]; the modules are public
+//! so that tests and benchmarks can reach the pure parts (line splitting,
+//! formatting, parsing).
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod exit_status;
+pub mod logging;
+pub mod output;
+pub mod procs;
+pub mod reaper;
+pub mod signals;
+pub mod spawn;
+pub mod supervisor;
+pub mod tty;
+
+use std::ffi::OsString;
+
+use error::Error;
+use signals::{mask, names};
+
+/// Everything `main` does; returns the process exit code.
+///
+/// Order matters: the signals are blocked before any thread exists (the
+/// tokio runtime and the writer threads inherit the mask), so none is lost
+/// and the signalfd sees them all.
+pub fn main_entry(args: impl IntoIterator<Item = OsString>) -> i32 {
+    mask::capture_startup();
+    let mut blocked = names::forwardable();
+    blocked.push(libc::SIGCHLD);
+    let bits = mask::bits_of(blocked.iter().copied());
+    let signal_fd = match mask::block_for_signalfd(bits).and_then(|()| signals::source::open_signalfd(bits)) {
+        Ok(fd) => fd,
+        Err(e) => return fail(&Error::Internal(format!("cannot set up signal handling: {e}"))),
+    };
+
+    let cli = match cli::parse(args) {
+        Ok(cli::Invocation::Run(cli)) => cli,
+        Ok(cli::Invocation::Print(text)) => {
+            print!("{text}");
+            return 0;
+        }
+        Err(e) => return fail(&e),
+    };
+    let verbosity = if cli.quiet {
+        logging::Verbosity::Quiet
+    } else if cli.verbose {
+        logging::Verbosity::Verbose
+    } else {
+        logging::Verbosity::Normal
+    };
+    let config = match cli.into_config() {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    logging::init(verbosity, config.log_format, config.name.len().max(6));
+
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&Error::Internal(format!("cannot start event loop: {e}"))),
+    };
+    // No early return after this point without flushing the output.
+    let result = runtime.block_on(supervisor::run(&config, signal_fd));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e}");
+            logging::flush(Some(std::time::Instant::now() + std::time::Duration::from_secs(1)));
+            e.exit_code()
+        }
+    }
+}
+
+fn fail(e: &Error) -> i32 {
+    logging::write_stderr(&format!("pyinit: error: {e}\n"));
+    e.exit_code()
+}

@@ -1,0 +1,135 @@
+//! pyinit's own diagnostics: `tracing` events written as one line each, in
+//! the same shape as captured output (`pyinit: msg`, `pyinit | msg`, or a
+//! JSON record with `name` = `pyinit`), through the stderr writer thread so
+//! that a stalled stderr never blocks the supervisor loop.
+
+use std::fmt::Write as _;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Instant, SystemTime};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::Layer;
+
+use crate::output::format::{json_records, LogFormat};
+use crate::output::sink::Sink;
+
+static STDERR_SINK: OnceLock<Mutex<Option<Sink>>> = OnceLock::new();
+
+/// How much pyinit says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// Installs the global subscriber. `PYINIT_LOG` (e.g. `debug`,
+/// `pyinit=trace`) beats `-v`/`-q`.
+pub fn init(verbosity: Verbosity, format: LogFormat, width: usize) {
+    let level = match verbosity {
+        Verbosity::Quiet => LevelFilter::ERROR,
+        Verbosity::Normal => LevelFilter::INFO,
+        Verbosity::Verbose => LevelFilter::DEBUG,
+    };
+    let filter = std::env::var("PYINIT_LOG")
+        .ok()
+        .and_then(|s| s.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(level));
+    let layer = DiagLayer { format, width }.with_filter(filter);
+    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
+}
+
+/// Routes diagnostics through `sink` from now on.
+pub fn attach_stderr_sink(sink: Sink) {
+    let slot = STDERR_SINK.get_or_init(|| Mutex::new(None));
+    if let Ok(mut s) = slot.lock() {
+        *s = Some(sink);
+    }
+}
+
+/// Waits (up to `deadline`) until queued diagnostics are written.
+pub fn flush(deadline: Option<Instant>) {
+    if let Some(sink) = current_sink() {
+        sink.flush_until(deadline);
+    }
+}
+
+fn current_sink() -> Option<Sink> {
+    STDERR_SINK.get()?.lock().ok()?.clone()
+}
+
+/// Writes a line straight to fd 2 (before any sink exists).
+pub fn write_stderr(line: &str) {
+    let mut buf = line.as_bytes();
+    while !buf.is_empty() {
+        // SAFETY: valid slice; fd 2 may be closed, which only fails.
+        let n = unsafe { libc::write(2, buf.as_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        buf = &buf[n as usize..];
+    }
+}
+
+struct DiagLayer {
+    format: LogFormat,
+    width: usize,
+}
+
+struct MessageVisitor(String);
+
+impl Visit for MessageVisitor {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        } else {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0.push_str(value);
+        } else {
+            let _ = write!(self.0, " {}={value}", field.name());
+        }
+    }
+}
+
+/// Formats one diagnostic line in the configured shape.
+pub fn render(format: LogFormat, width: usize, level: &Level, message: &str) -> Vec<u8> {
+    let text = match *level {
+        Level::ERROR => format!("error: {message}"),
+        Level::WARN => format!("warning: {message}"),
+        _ => message.to_string(),
+    };
+    match format {
+        LogFormat::Raw => format!("pyinit: {text}\n").into_bytes(),
+        LogFormat::Prefix => format!("{:<width$} | {text}\n", "pyinit").into_bytes(),
+        LogFormat::Json => {
+            let mut out = Vec::new();
+            // SAFETY: getpid never fails.
+            let pid = unsafe { libc::getpid() };
+            json_records("pyinit", pid, "stderr", &text, false, SystemTime::now(), &mut out);
+            out
+        }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for DiagLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let mut visitor = MessageVisitor(String::new());
+        event.record(&mut visitor);
+        let line = render(self.format, self.width, event.metadata().level(), &visitor.0);
+        match current_sink() {
+            Some(sink) => sink.send_now(line),
+            None => write_stderr(&String::from_utf8_lossy(&line)),
+        }
+    }
+}

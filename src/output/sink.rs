@@ -1,0 +1,240 @@
+//! One writer thread per output stream (pyinit's stdout or stderr).
+//!
+//! Producers hand over buffers of whole records; the thread writes each with
+//! blocking writes on the raw fd. A slow or stalled reader of pyinit's output
+//! blocks only this thread: the queue is bounded in bytes, so the reader
+//! tasks wait for space, stop reading the pipes, and the children block on
+//! their own writes (back-pressure) while the supervisor loop keeps running.
+//! If the reader goes away (EPIPE), records are discarded from then on so the
+//! children never block.
+
+use std::collections::VecDeque;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+use tokio::sync::Notify;
+
+/// Bytes queued per stream before producers wait.
+pub const QUEUE_BYTES: usize = 256 * 1024;
+
+struct State {
+    queue: VecDeque<Vec<u8>>,
+    bytes: usize,
+    /// The writer thread holds a batch it has not finished writing.
+    busy: bool,
+}
+
+struct Shared {
+    fd: RawFd,
+    cap: usize,
+    state: Mutex<State>,
+    /// Wakes the writer thread.
+    work: Condvar,
+    /// Wakes `flush_until`.
+    idle: Condvar,
+    /// Wakes producers waiting for space.
+    space: Notify,
+    broken: AtomicBool,
+}
+
+#[derive(Clone)]
+pub struct Sink {
+    shared: Arc<Shared>,
+}
+
+impl Sink {
+    /// Starts the writer thread for `fd` (1 or 2).
+    pub fn new(fd: RawFd, cap: usize) -> std::io::Result<Sink> {
+        let shared = Arc::new(Shared {
+            fd,
+            cap,
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                bytes: 0,
+                busy: false,
+            }),
+            work: Condvar::new(),
+            idle: Condvar::new(),
+            space: Notify::new(),
+            broken: AtomicBool::new(false),
+        });
+        let thread_shared = shared.clone();
+        std::thread::Builder::new()
+            .name(format!("pyinit-out{fd}"))
+            .stack_size(64 * 1024)
+            .spawn(move || writer(&thread_shared))?;
+        Ok(Sink { shared })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues `buf`, waiting while the queue is full.
+    pub async fn send(&self, buf: Vec<u8>) {
+        if buf.is_empty() {
+            return;
+        }
+        let mut buf = Some(buf);
+        loop {
+            let notified = self.shared.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = self.lock();
+                if st.bytes < self.shared.cap {
+                    let b = buf.take().unwrap_or_default();
+                    st.bytes += b.len();
+                    st.queue.push_back(b);
+                    self.shared.work.notify_one();
+                    return;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Queues `buf` at once, ignoring the bound: for pyinit's own rare
+    /// diagnostics, which must never wait behind a stalled reader.
+    pub fn send_now(&self, buf: Vec<u8>) {
+        let mut st = self.lock();
+        st.bytes += buf.len();
+        st.queue.push_back(buf);
+        self.shared.work.notify_one();
+    }
+
+    /// Waits until everything queued is written, or `deadline` passes.
+    /// Returns whether everything was written.
+    pub fn flush_until(&self, deadline: Option<Instant>) -> bool {
+        let mut st = self.lock();
+        while !st.queue.is_empty() || st.busy {
+            match deadline {
+                None => {
+                    st = self
+                        .shared
+                        .idle
+                        .wait(st)
+                        .unwrap_or_else(|p| p.into_inner());
+                }
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return false;
+                    }
+                    st = self
+                        .shared
+                        .idle
+                        .wait_timeout(st, d - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+            }
+        }
+        true
+    }
+
+    /// Whether the reader of this stream went away (EPIPE).
+    pub fn is_broken(&self) -> bool {
+        self.shared.broken.load(Ordering::Relaxed)
+    }
+}
+
+fn writer(shared: &Shared) {
+    loop {
+        let batch: Vec<Vec<u8>> = {
+            let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.busy = false;
+            while st.queue.is_empty() {
+                shared.idle.notify_all();
+                st = shared.work.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+            st.busy = true;
+            st.bytes = 0;
+            st.queue.drain(..).collect()
+        };
+        shared.space.notify_waiters();
+        for buf in &batch {
+            if !shared.broken.load(Ordering::Relaxed) && write_all(shared.fd, buf).is_err() {
+                shared.broken.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Blocking write of the whole buffer; waits with poll if the fd is
+/// non-blocking. Fails on EPIPE or any other hard error.
+fn write_all(fd: RawFd, mut buf: &[u8]) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        // SAFETY: `buf` is a valid readable slice.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            buf = &buf[n as usize..];
+            continue;
+        }
+        let err = std::io::Error::last_os_error();
+        match err.kind() {
+            std::io::ErrorKind::Interrupted => {}
+            std::io::ErrorKind::WouldBlock => {
+                let mut pfd = libc::pollfd {
+                    fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd.
+                unsafe { libc::poll(&mut pfd, 1, -1) };
+            }
+            _ => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::time::Duration;
+
+    fn pipe() -> (OwnedFd, OwnedFd) {
+        let mut fds = [0; 2];
+        // SAFETY: fds is a two-element array.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: fresh descriptors.
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    }
+
+    #[test]
+    fn writes_in_order_and_flushes() {
+        let (r, w) = pipe();
+        let sink = Sink::new(w.as_raw_fd(), 1024).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            for i in 0..100 {
+                sink.send(format!("line {i}\n").into_bytes()).await;
+            }
+        });
+        assert!(sink.flush_until(Some(Instant::now() + Duration::from_secs(5))));
+        drop(w);
+        let mut f = std::fs::File::from(r);
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut f, &mut s).unwrap_or_default();
+        let expect: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(s, expect);
+    }
+
+    #[test]
+    fn flush_gives_up_at_the_deadline_when_nobody_reads() {
+        let (_r, w) = pipe();
+        let sink = Sink::new(w.as_raw_fd(), 1 << 20).unwrap();
+        // More than a pipe holds, so the writer blocks.
+        sink.send_now(vec![b'x'; 1 << 20]);
+        let start = Instant::now();
+        assert!(!sink.flush_until(Some(Instant::now() + Duration::from_millis(200))));
+        assert!(start.elapsed() < Duration::from_secs(2));
+    }
+}
