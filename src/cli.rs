@@ -83,7 +83,11 @@ pub struct Cli {
     pub quiet: bool,
 
     /// The program to run and its arguments.
-    #[arg(value_name = "COMMAND", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub command: Vec<OsString>,
 }
 
@@ -108,7 +112,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation, Err
             };
         }
     };
-    let cli = Cli::from_arg_matches(&matches).map_err(|e| Error::Usage(one_line(&e.to_string())))?;
+    let cli =
+        Cli::from_arg_matches(&matches).map_err(|e| Error::Usage(one_line(&e.to_string())))?;
     Ok(Invocation::Run(cli))
 }
 
@@ -140,9 +145,8 @@ impl Cli {
                         crate::error::describe_io(&e)
                     ))
                 })?;
-                envfile::parse(&text).map_err(|e| {
-                    Error::Usage(format!("--env-file '{}': {e}", path.display()))
-                })?
+                envfile::parse(&text)
+                    .map_err(|e| Error::Usage(format!("--env-file '{}': {e}", path.display())))?
             }
         };
         let env = config::child_env(std::env::vars_os(), env_file, !self.no_python_env);
@@ -167,7 +171,9 @@ mod tests {
     use super::*;
 
     fn run(args: &[&str]) -> Result<Cli, Error> {
-        let args = std::iter::once("pyinit").chain(args.iter().copied()).map(OsString::from);
+        let args = std::iter::once("pyinit")
+            .chain(args.iter().copied())
+            .map(OsString::from);
         match parse(args)? {
             Invocation::Run(cli) => Ok(cli),
             Invocation::Print(_) => panic!("unexpected help"),
@@ -176,7 +182,10 @@ mod tests {
 
     #[test]
     fn parses_the_common_form() {
-        let cli = run(&["-t", "3s", "-r", "TERM:INT", "-e", "143", "--", "python3", "-u", "app.py"]).unwrap();
+        let cli = run(&[
+            "-t", "3s", "-r", "TERM:INT", "-e", "143", "--", "python3", "-u", "app.py",
+        ])
+        .unwrap();
         assert_eq!(cli.grace, std::time::Duration::from_secs(3));
         assert_eq!(cli.rewrite, vec![Rule { from: 15, to: 2 }]);
         assert_eq!(cli.expect_exit, vec![143]);

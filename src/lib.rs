@@ -32,10 +32,15 @@ pub fn main_entry(args: impl IntoIterator<Item = OsString>) -> i32 {
     let mut blocked = names::forwardable();
     blocked.push(libc::SIGCHLD);
     let bits = mask::bits_of(blocked.iter().copied());
-    let signal_fd = match mask::block_for_signalfd(bits).and_then(|()| signals::source::open_signalfd(bits)) {
-        Ok(fd) => fd,
-        Err(e) => return fail(&Error::Internal(format!("cannot set up signal handling: {e}"))),
-    };
+    let signal_fd =
+        match mask::block_for_signalfd(bits).and_then(|()| signals::source::open_signalfd(bits)) {
+            Ok(fd) => fd,
+            Err(e) => {
+                return fail(&Error::Internal(format!(
+                    "cannot set up signal handling: {e}"
+                )))
+            }
+        };
 
     let cli = match cli::parse(args) {
         Ok(cli::Invocation::Run(cli)) => cli,
@@ -58,7 +63,10 @@ pub fn main_entry(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     logging::init(verbosity, config.log_format, config.name.len().max(6));
 
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(&Error::Internal(format!("cannot start event loop: {e}"))),
     };
@@ -68,7 +76,9 @@ pub fn main_entry(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(code) => code,
         Err(e) => {
             tracing::error!("{e}");
-            logging::flush(Some(std::time::Instant::now() + std::time::Duration::from_secs(1)));
+            logging::flush(Some(
+                std::time::Instant::now() + std::time::Duration::from_secs(1),
+            ));
             e.exit_code()
         }
     }

@@ -116,7 +116,15 @@ pub fn render(format: LogFormat, width: usize, level: &Level, message: &str) -> 
             let mut out = Vec::new();
             // SAFETY: getpid never fails.
             let pid = unsafe { libc::getpid() };
-            json_records("pyinit", pid, "stderr", &text, false, SystemTime::now(), &mut out);
+            json_records(
+                "pyinit",
+                pid,
+                "stderr",
+                &text,
+                false,
+                SystemTime::now(),
+                &mut out,
+            );
             out
         }
     }
@@ -126,7 +134,12 @@ impl<S: Subscriber> Layer<S> for DiagLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut visitor = MessageVisitor(String::new());
         event.record(&mut visitor);
-        let line = render(self.format, self.width, event.metadata().level(), &visitor.0);
+        let line = render(
+            self.format,
+            self.width,
+            event.metadata().level(),
+            &visitor.0,
+        );
         match current_sink() {
             Some(sink) => sink.send_now(line),
             None => write_stderr(&String::from_utf8_lossy(&line)),

@@ -108,16 +108,39 @@ mod tests {
     #[test]
     fn parses_stat_with_odd_command_names() {
         let p = parse_stat("42 (a) b (c)) S 7 42 42 0 -1").unwrap();
-        assert_eq!(p, ProcInfo { pid: 42, ppid: 7, state: 'S' });
+        assert_eq!(
+            p,
+            ProcInfo {
+                pid: 42,
+                ppid: 7,
+                state: 'S'
+            }
+        );
     }
 
     #[test]
     fn finds_descendants_transitively() {
         let procs = [
-            ProcInfo { pid: 1, ppid: 0, state: 'S' },
-            ProcInfo { pid: 2, ppid: 1, state: 'S' },
-            ProcInfo { pid: 3, ppid: 2, state: 'S' },
-            ProcInfo { pid: 4, ppid: 9, state: 'S' },
+            ProcInfo {
+                pid: 1,
+                ppid: 0,
+                state: 'S',
+            },
+            ProcInfo {
+                pid: 2,
+                ppid: 1,
+                state: 'S',
+            },
+            ProcInfo {
+                pid: 3,
+                ppid: 2,
+                state: 'S',
+            },
+            ProcInfo {
+                pid: 4,
+                ppid: 9,
+                state: 'S',
+            },
         ];
         let d: Vec<i32> = descendants_of(1, &procs).iter().map(|p| p.pid).collect();
         assert_eq!(d, vec![2, 3]);

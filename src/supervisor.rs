@@ -49,7 +49,10 @@ pub const FINAL_FLUSH: Duration = Duration::from_millis(500);
 enum StopState {
     Running,
     /// A stop signal arrived; `send` goes out at `until` (`--stop-delay`).
-    Delaying { until: Instant, send: i32 },
+    Delaying {
+        until: Instant,
+        send: i32,
+    },
     Stopping,
 }
 
@@ -104,7 +107,10 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
         GroupMode::NewSession
     };
     let stdout_sink = if capture {
-        Some(Sink::new(1, QUEUE_BYTES).map_err(|e| Error::Internal(format!("cannot start output writer: {e}")))?)
+        Some(
+            Sink::new(1, QUEUE_BYTES)
+                .map_err(|e| Error::Internal(format!("cannot start output writer: {e}")))?,
+        )
     } else {
         None
     };
@@ -234,10 +240,12 @@ impl Supervisor<'_> {
             self.reap();
             return;
         }
-        if rec.self_inflicted(self.own_pid)
-            || (self.ignore_terminal_signals && rec.from_terminal())
+        if rec.self_inflicted(self.own_pid) || (self.ignore_terminal_signals && rec.from_terminal())
         {
-            tracing::debug!("ignoring {} raised against pyinit itself", names::name(rec.signo));
+            tracing::debug!(
+                "ignoring {} raised against pyinit itself",
+                names::name(rec.signo)
+            );
             return;
         }
         let Some(route) = self.cfg.router.route(rec.signo) else {
@@ -328,7 +336,12 @@ impl Supervisor<'_> {
 
     fn on_main_exit(&mut self) {
         if let Some(ended) = self.main_ended {
-            tracing::debug!("{} (pid {}) {}", self.cfg.name, self.main_pid, ended.describe());
+            tracing::debug!(
+                "{} (pid {}) {}",
+                self.cfg.name,
+                self.main_pid,
+                ended.describe()
+            );
         }
         if let StopState::Delaying { .. } = self.stop {
             self.stop = StopState::Stopping;
@@ -385,7 +398,11 @@ impl Supervisor<'_> {
             victims.len(),
             if victims.len() == 1 { "" } else { "es" },
             list.join(", "),
-            if more > 0 { format!(" and {more} more") } else { String::new() }
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
         );
     }
 

@@ -38,8 +38,14 @@ pub fn parse(text: &[u8]) -> Result<Vec<(OsString, OsString)>, String> {
 }
 
 fn trim(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &b[start..end.max(start)]
 }
 
@@ -93,7 +99,8 @@ mod tests {
 
     #[test]
     fn parses_dotenv_lines() {
-        let text = "# comment\n\nA=1\nexport B = two words \nC='x # y'\nD=\"a\\nb\"\nE=\nF=v # note\r\n";
+        let text =
+            "# comment\n\nA=1\nexport B = two words \nC='x # y'\nD=\"a\\nb\"\nE=\nF=v # note\r\n";
         assert_eq!(
             p(text),
             Ok(vec![

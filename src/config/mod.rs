@@ -82,7 +82,10 @@ mod tests {
     use super::*;
 
     fn os(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
-        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
     }
 
     #[test]
@@ -93,7 +96,11 @@ mod tests {
 
     #[test]
     fn python_defaults_fill_only_unset_variables() {
-        let env = child_env(os(&[("PYTHONUNBUFFERED", ""), ("PATH", "/bin")]), vec![], true);
+        let env = child_env(
+            os(&[("PYTHONUNBUFFERED", ""), ("PATH", "/bin")]),
+            vec![],
+            true,
+        );
         assert!(env.contains(&("PYTHONUNBUFFERED".into(), "".into())));
         assert!(env.contains(&("PYTHONFAULTHANDLER".into(), "1".into())));
         let env = child_env(os(&[]), vec![], false);

@@ -208,7 +208,12 @@ mod tests {
             let recs: Vec<&[u8]> = out.split_inclusive(|&b| b == b'\n').collect();
             assert!(recs.len() > 1);
             for (i, r) in recs.iter().enumerate() {
-                assert!(r.len() <= JSON_RECORD_MAX, "record {} is {} bytes", i, r.len());
+                assert!(
+                    r.len() <= JSON_RECORD_MAX,
+                    "record {} is {} bytes",
+                    i,
+                    r.len()
+                );
                 let v: serde_json::Value = serde_json::from_slice(r).unwrap();
                 assert_eq!(v["partial"] == true, i + 1 < recs.len());
                 joined.push_str(v["line"].as_str().unwrap());

@@ -165,10 +165,7 @@ mod tests {
 
     #[test]
     fn long_line_in_one_chunk_is_split() {
-        assert_eq!(
-            run(3, &[b"abcdefgh\n"]),
-            vec![p("abc"), p("def"), l("gh")]
-        );
+        assert_eq!(run(3, &[b"abcdefgh\n"]), vec![p("abc"), p("def"), l("gh")]);
     }
 
     #[test]
@@ -211,7 +208,13 @@ mod tests {
         for _ in 0..300 {
             let len = (next() % 400) as usize;
             let input: Vec<u8> = (0..len)
-                .map(|_| if next() % 7 == 0 { b'\n' } else { b'a' + (next() % 26) as u8 })
+                .map(|_| {
+                    if next() % 7 == 0 {
+                        b'\n'
+                    } else {
+                        b'a' + (next() % 26) as u8
+                    }
+                })
                 .collect();
             let max = 1 + (next() % 20) as usize;
             let mut s = LineSplitter::new(max);

@@ -19,7 +19,8 @@ pub async fn pump(pipe: OwnedFd, formatter: Formatter, max_line: usize, sink: Si
         return;
     }
     // SAFETY: the OwnedFd stays open and unchanged while the AsyncFd owns it.
-    let afd = match unsafe { AsyncFd::register_with_interest(pipe, tokio::io::Interest::READABLE) } {
+    let afd = match unsafe { AsyncFd::register_with_interest(pipe, tokio::io::Interest::READABLE) }
+    {
         Ok(a) => a,
         Err(e) => {
             tracing::warn!("cannot capture output: {e}");
@@ -48,7 +49,11 @@ async fn read_some(afd: &AsyncFd<OwnedFd>, buf: &mut [u8]) -> io::Result<usize> 
         let res = guard.try_io(|inner| {
             // SAFETY: `buf` is a valid writable slice.
             let n = unsafe {
-                libc::read(inner.get_ref().as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
+                libc::read(
+                    inner.get_ref().as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                )
             };
             if n < 0 {
                 Err(io::Error::last_os_error())

@@ -115,11 +115,7 @@ impl Sink {
         while !st.queue.is_empty() || st.busy {
             match deadline {
                 None => {
-                    st = self
-                        .shared
-                        .idle
-                        .wait(st)
-                        .unwrap_or_else(|p| p.into_inner());
+                    st = self.shared.idle.wait(st).unwrap_or_else(|p| p.into_inner());
                 }
                 Some(d) => {
                     let now = Instant::now();
@@ -212,7 +208,9 @@ mod tests {
     fn writes_in_order_and_flushes() {
         let (r, w) = pipe();
         let sink = Sink::new(w.as_raw_fd(), 1024).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(async {
             for i in 0..100 {
                 sink.send(format!("line {i}\n").into_bytes()).await;

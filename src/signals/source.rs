@@ -24,10 +24,7 @@ impl Received {
     /// SIGPIPE from pyinit's own write, or SIGTTOU/SIGTTIN from the
     /// terminal: raised against pyinit itself, never forwarded.
     pub fn self_inflicted(&self, own_pid: u32) -> bool {
-        let job_or_pipe = matches!(
-            self.signo,
-            libc::SIGPIPE | libc::SIGTTOU | libc::SIGTTIN
-        );
+        let job_or_pipe = matches!(self.signo, libc::SIGPIPE | libc::SIGTTOU | libc::SIGTTIN);
         (job_or_pipe && self.code == libc::SI_KERNEL) || self.sender == own_pid
     }
 

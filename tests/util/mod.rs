@@ -1,0 +1,404 @@
+//! Test harness: runs the real pyinit binary, by default as PID 1 of a fresh
+//! PID namespace (`unshare --pid --fork --mount-proc`, with a user namespace
+//! when not root), signals it from outside as a container runtime does, and
+//! collects its output. Every wait is bounded; dropping a `Running` kills
+//! whatever is left.
+#![allow(dead_code)]
+
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn pyinit_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pyinit"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A program installed in the test venv (`target/test-venv`, made by
+/// `scripts/test.sh`). Fails loudly when missing: CI must never skip it.
+pub fn venv_bin(name: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/test-venv/bin")
+        .join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/test.sh (it creates target/test-venv with gunicorn)",
+        p.display()
+    );
+    p
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The environment children get in tests: minimal and explicit, so the
+/// machine's PYTHONUNBUFFERED or PYINIT_* never leak into a test.
+pub fn clean_env() -> Vec<(OsString, OsString)> {
+    let mut env = Vec::new();
+    for key in ["PATH", "HOME", "LANG", "LC_ALL", "TERM"] {
+        if let Some(v) = std::env::var_os(key) {
+            env.push((key.into(), v));
+        }
+    }
+    env
+}
+
+/// Shared, growing output of one stream.
+#[derive(Default)]
+struct Captured {
+    data: Mutex<(Vec<u8>, bool)>,
+    grew: Condvar,
+}
+
+pub struct Builder {
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    pid1: bool,
+    stdout_null: bool,
+}
+
+impl Builder {
+    pub fn new() -> Self {
+        Builder {
+            args: Vec::new(),
+            env: clean_env(),
+            pid1: true,
+            stdout_null: false,
+        }
+    }
+
+    pub fn arg(mut self, a: impl AsRef<OsStr>) -> Self {
+        self.args.push(a.as_ref().to_owned());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    pub fn env(mut self, k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> Self {
+        self.env.retain(|(key, _)| key != k.as_ref());
+        self.env
+            .push((k.as_ref().to_owned(), v.as_ref().to_owned()));
+        self
+    }
+
+    /// Run pyinit as PID 1 in a new PID namespace (default) or as a plain
+    /// child of the test (then it registers as subreaper).
+    pub fn pid1(mut self, yes: bool) -> Self {
+        self.pid1 = yes;
+        self
+    }
+
+    /// The command to run it with, for tests that need their own `Command`.
+    pub fn command(&self) -> Command {
+        let mut cmd = if self.pid1 {
+            let mut c = Command::new("unshare");
+            if !is_root() {
+                c.args(["--user", "--map-root-user"]);
+            }
+            c.args(["--pid", "--fork", "--mount-proc", "--"]);
+            c.arg(pyinit_bin());
+            c
+        } else {
+            Command::new(pyinit_bin())
+        };
+        cmd.args(&self.args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        // SAFETY: setsid is async-signal-safe; it detaches from any terminal
+        // the test runner has, so pyinit sees no controlling terminal.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        cmd
+    }
+
+    pub fn spawn(self) -> Running {
+        let mut cmd = self.command();
+        cmd.stdin(Stdio::null()).stderr(Stdio::piped());
+        if self.stdout_null {
+            cmd.stdout(Stdio::null());
+        } else {
+            cmd.stdout(Stdio::piped());
+        }
+        let mut child = cmd.spawn().expect("cannot start pyinit");
+        let stdout = Arc::new(Captured::default());
+        let stderr = Arc::new(Captured::default());
+        if let Some(out) = child.stdout.take() {
+            collect(out, stdout.clone());
+        } else {
+            stdout.data.lock().unwrap().1 = true;
+        }
+        collect(child.stderr.take().unwrap(), stderr.clone());
+        Running {
+            child,
+            pid1: self.pid1,
+            stdout,
+            stderr,
+            started: Instant::now(),
+            exit: None,
+        }
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn collect(mut r: impl Read + Send + 'static, into: Arc<Captured>) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        loop {
+            let n = r.read(&mut buf).unwrap_or(0);
+            let mut g = into.data.lock().unwrap();
+            if n == 0 {
+                g.1 = true;
+                into.grew.notify_all();
+                return;
+            }
+            g.0.extend_from_slice(&buf[..n]);
+            into.grew.notify_all();
+        }
+    });
+}
+
+/// How pyinit ended, with everything it wrote.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Exit code, or 128+N if pyinit (or unshare) died of signal N.
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// From spawn to exit.
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+pub struct Running {
+    child: Child,
+    pid1: bool,
+    stdout: Arc<Captured>,
+    stderr: Arc<Captured>,
+    started: Instant,
+    exit: Option<i32>,
+}
+
+impl Running {
+    /// pyinit's pid as seen from the test (outside the namespace).
+    pub fn pyinit_pid(&self) -> i32 {
+        if !self.pid1 {
+            return self.child.id() as i32;
+        }
+        let unshare = self.child.id() as i32;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(&pid) = children_of(unshare).first() {
+                let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+                if exe.file_name() == Some(OsStr::new("pyinit")) {
+                    return pid;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pyinit did not start under unshare"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Sends `sig` to pyinit from outside, as `docker stop`/`runc kill` does.
+    pub fn signal(&self, sig: i32) {
+        let pid = self.pyinit_pid();
+        // SAFETY: kill with plain integers.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
+    }
+
+    fn wait_for(
+        &self,
+        which: &Captured,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut g = which.data.lock().unwrap();
+        loop {
+            let text = String::from_utf8_lossy(&g.0);
+            if let Some(line) = text.lines().find(|l| pred(l)) {
+                return line.to_string();
+            }
+            let now = Instant::now();
+            if g.1 || now >= deadline {
+                panic!(
+                    "no {what} line matched within {timeout:?}; {what} so far:\n{text}\n--- other stream:\n{}",
+                    String::from_utf8_lossy(&if std::ptr::eq(which, &*self.stdout) { &self.stderr } else { &self.stdout }.data.lock().unwrap().0)
+                );
+            }
+            g = which.grew.wait_timeout(g, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Waits until a stdout line satisfies `pred`; returns that line.
+    pub fn wait_stdout(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_for(&self.stdout, "stdout", timeout, pred)
+    }
+
+    pub fn wait_stderr(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_for(&self.stderr, "stderr", timeout, pred)
+    }
+
+    /// Everything on stdout so far.
+    pub fn stdout_now(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.data.lock().unwrap().0).into_owned()
+    }
+
+    /// Waits for pyinit to exit (fails the test after `timeout`).
+    pub fn wait(mut self, timeout: Duration) -> Outcome {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                break st;
+            }
+            if Instant::now() >= deadline {
+                let out = self.stdout_now();
+                let err = String::from_utf8_lossy(&self.stderr.data.lock().unwrap().0).into_owned();
+                panic!("pyinit did not exit within {timeout:?}\nstdout:\n{out}\nstderr:\n{err}");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let elapsed = self.started.elapsed();
+        use std::os::unix::process::ExitStatusExt;
+        let code = status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+        self.exit = Some(code);
+        let read_all = |c: &Captured| {
+            let end = Instant::now() + Duration::from_secs(5);
+            let mut g = c.data.lock().unwrap();
+            while !g.1 && Instant::now() < end {
+                g = c.grew.wait_timeout(g, Duration::from_millis(50)).unwrap().0;
+            }
+            g.0.clone()
+        };
+        Outcome {
+            code,
+            stdout: read_all(&self.stdout),
+            stderr: read_all(&self.stderr),
+            elapsed,
+        }
+    }
+
+    /// All processes below pyinit (host pids), by walking /proc.
+    pub fn descendants(&self) -> Vec<i32> {
+        descendants_of(self.pyinit_pid())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.exit.is_some() {
+            return;
+        }
+        let root = self.child.id() as i32;
+        for pid in descendants_of(root).into_iter().chain([root]) {
+            // SAFETY: kill with plain integers.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Direct children of `pid`.
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            let p = t.path().join("children");
+            if let Ok(s) = std::fs::read_to_string(p) {
+                out.extend(s.split_whitespace().filter_map(|x| x.parse::<i32>().ok()));
+            }
+        }
+    }
+    out
+}
+
+/// Every process below `pid`, transitively.
+pub fn descendants_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut stack = vec![pid];
+    while let Some(p) = stack.pop() {
+        for c in children_of(p) {
+            out.push(c);
+            stack.push(c);
+        }
+    }
+    out
+}
+
+/// Field 3 of /proc/PID/stat: R, S, Z, T, ... (None if gone).
+pub fn proc_state(pid: i32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s[s.rfind(')')? + 1..]
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
+}
+
+/// A `Key:` line of /proc/PID/status, e.g. `SigBlk`.
+pub fn proc_status_field(pid: i32, key: &str) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find_map(|l| {
+        l.strip_prefix(key)?
+            .strip_prefix(':')
+            .map(|v| v.trim().to_string())
+    })
+}
+
+/// Polls `cond` every few ms until true or `timeout`; returns whether it held.
+/// For conditions observable only in /proc (no output to wait on).
+pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+pub const SECS: fn(u64) -> Duration = Duration::from_secs;
