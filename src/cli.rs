@@ -22,22 +22,22 @@ use crate::signals::rewrite::{self, Router, Rule};
 
 /// Whether an option is a switch or takes a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     Switch,
     Value(&'static str),
     /// Repeatable; the variable holds a comma-separated list.
     List(&'static str),
 }
 
-struct Opt {
-    long: &'static str,
-    short: Option<char>,
-    kind: Kind,
-    help: &'static str,
+pub struct Opt {
+    pub long: &'static str,
+    pub short: Option<char>,
+    pub kind: Kind,
+    pub help: &'static str,
 }
 
 impl Opt {
-    fn env_name(&self) -> String {
+    pub fn env_name(&self) -> String {
         format!(
             "PYINIT_{}",
             self.long.replace('-', "_").to_ascii_uppercase()
@@ -45,7 +45,8 @@ impl Opt {
     }
 }
 
-const OPTS: &[Opt] = &[
+/// The supervisor's options.
+pub const OPTS: &[Opt] = &[
     Opt { long: "grace", short: Some('t'), kind: Kind::Value("DURATION"),
           help: "time between the stop signal and SIGKILL (10s, 500ms, 1m30s; a bare number is seconds) [default: 9s]" },
     Opt { long: "stop-delay", short: None, kind: Kind::Value("DURATION"),
@@ -90,15 +91,36 @@ pub struct Cli {
     pub command: Vec<OsString>,
 }
 
+impl Default for Cli {
+    fn default() -> Self {
+        Cli {
+            grace: config::DEFAULT_GRACE,
+            stop_delay: Duration::ZERO,
+            rewrite: Vec::new(),
+            single_child: false,
+            expect_exit: Vec::new(),
+            log_format: None,
+            no_capture: false,
+            env_file: None,
+            max_line: config::DEFAULT_MAX_LINE,
+            no_python_env: false,
+            verbose: false,
+            quiet: false,
+            command: Vec::new(),
+        }
+    }
+}
+
 /// What the command line asks for.
 pub enum Invocation {
     Run(Cli),
+    Check(crate::check::options::CheckCli),
     /// `--help` or `--version`: print this on stdout and exit 0.
     Print(String),
 }
 
 /// Where a value came from, for error messages.
-enum Source<'a> {
+pub enum Source<'a> {
     Flag(&'a Opt),
     Env(&'a Opt),
 }
@@ -112,22 +134,8 @@ impl std::fmt::Display for Source<'_> {
     }
 }
 
-fn usage(msg: String) -> Error {
+pub fn usage(msg: String) -> Error {
     Error::Usage(format!("{msg} (see 'pyinit --help')"))
-}
-
-/// Values gathered per option, in the order given.
-#[derive(Default)]
-struct Given {
-    values: Vec<(usize, String)>,
-}
-
-fn find_long(name: &str) -> Option<usize> {
-    OPTS.iter().position(|o| o.long == name)
-}
-
-fn find_short(c: char) -> Option<usize> {
-    OPTS.iter().position(|o| o.short == Some(c))
 }
 
 fn utf8(arg: &OsStr) -> Result<&str, Error> {
@@ -139,18 +147,30 @@ fn utf8(arg: &OsStr) -> Result<&str, Error> {
     })
 }
 
-/// Parses the arguments (the first is the program name); every usage error
-/// is one line.
-pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation, Error> {
-    parse_with_env(args, |k| std::env::var_os(k))
+/// The options found on the command line, and where the command starts.
+pub struct Scanned<'t> {
+    table: Vec<&'t Opt>,
+    given: Vec<(usize, String)>,
+    pub command: Vec<OsString>,
 }
 
-fn parse_with_env(
+/// The result of scanning: options, or text to print (help, version).
+pub enum Scan<'t> {
+    Options(Scanned<'t>),
+    Print(String),
+}
+
+/// Splits `args` (without the program name) into options of `table` and the
+/// command; `help` is printed for `-h`.
+pub fn scan<'t>(
     args: impl IntoIterator<Item = OsString>,
-    env: impl Fn(&str) -> Option<OsString>,
-) -> Result<Invocation, Error> {
-    let mut args = args.into_iter().skip(1);
-    let mut given = Given::default();
+    table: Vec<&'t Opt>,
+    help: &dyn Fn() -> String,
+) -> Result<Scan<'t>, Error> {
+    let find_long = |name: &str| table.iter().position(|o| o.long == name);
+    let find_short = |c: char| table.iter().position(|o| o.short == Some(c));
+    let mut args = args.into_iter();
+    let mut given = Vec::new();
     let mut command = Vec::new();
     while let Some(arg) = args.next() {
         let bytes = arg.as_bytes();
@@ -165,42 +185,42 @@ fn parse_with_env(
                 None => (rest, None),
             };
             match name {
-                "help" => return Ok(Invocation::Print(help())),
-                "version" => return Ok(Invocation::Print(version())),
+                "help" => return Ok(Scan::Print(help())),
+                "version" => return Ok(Scan::Print(version())),
                 _ => {}
             }
             let i =
                 find_long(name).ok_or_else(|| usage(format!("unexpected argument '--{name}'")))?;
-            let value = match (OPTS[i].kind, inline) {
+            let value = match (table[i].kind, inline) {
                 (Kind::Switch, Some(_)) => {
                     return Err(usage(format!("'--{name}' takes no value")));
                 }
                 (Kind::Switch, None) => String::new(),
                 (_, Some(v)) => v,
-                (_, None) => next_value(&mut args, &OPTS[i])?,
+                (_, None) => next_value(&mut args, table[i])?,
             };
-            given.values.push((i, value));
+            given.push((i, value));
         } else if bytes.len() > 1 && bytes[0] == b'-' {
             let cluster = utf8(&arg)?;
             for (pos, c) in cluster[1..].char_indices() {
                 match c {
-                    'h' => return Ok(Invocation::Print(help())),
-                    'V' => return Ok(Invocation::Print(version())),
+                    'h' => return Ok(Scan::Print(help())),
+                    'V' => return Ok(Scan::Print(version())),
                     _ => {}
                 }
                 let i =
                     find_short(c).ok_or_else(|| usage(format!("unexpected argument '-{c}'")))?;
-                if OPTS[i].kind == Kind::Switch {
-                    given.values.push((i, String::new()));
+                if table[i].kind == Kind::Switch {
+                    given.push((i, String::new()));
                     continue;
                 }
                 let rest = &cluster[1 + pos + c.len_utf8()..];
                 let value = if rest.is_empty() {
-                    next_value(&mut args, &OPTS[i])?
+                    next_value(&mut args, table[i])?
                 } else {
                     rest.to_string()
                 };
-                given.values.push((i, value));
+                given.push((i, value));
                 break;
             }
         } else {
@@ -209,7 +229,39 @@ fn parse_with_env(
             break;
         }
     }
-    resolve(given, command, env).map(Invocation::Run)
+    Ok(Scan::Options(Scanned {
+        table,
+        given,
+        command,
+    }))
+}
+
+impl<'t> Scanned<'t> {
+    /// Every option of the table that was given, by flag or else by its
+    /// variable, with its values; in table order.
+    pub fn resolved(
+        &self,
+        env: &dyn Fn(&str) -> Option<OsString>,
+    ) -> Result<Vec<(Source<'t>, Vec<String>)>, Error> {
+        let mut out = Vec::new();
+        for (i, opt) in self.table.iter().enumerate() {
+            let flags: Vec<String> = self
+                .given
+                .iter()
+                .filter(|(j, _)| *j == i)
+                .map(|(_, v)| v.clone())
+                .collect();
+            if !flags.is_empty() {
+                out.push((Source::Flag(opt), flags));
+            } else if let Some(v) = env(&opt.env_name()) {
+                let v = v
+                    .into_string()
+                    .map_err(|_| usage(format!("{} is not valid UTF-8", opt.env_name())))?;
+                out.push((Source::Env(opt), vec![v]));
+            }
+        }
+        Ok(out)
+    }
 }
 
 fn next_value(args: &mut impl Iterator<Item = OsString>, opt: &Opt) -> Result<String, Error> {
@@ -220,12 +272,35 @@ fn next_value(args: &mut impl Iterator<Item = OsString>, opt: &Opt) -> Result<St
 }
 
 /// Parses one value with `parse`, naming the option or variable on error.
-fn typed<T>(
+pub fn typed<T>(
     src: &Source<'_>,
     raw: &str,
     parse: impl Fn(&str) -> Result<T, String>,
 ) -> Result<T, Error> {
     parse(raw).map_err(|e| usage(format!("invalid value '{raw}' for {src}: {e}")))
+}
+
+/// A switch: present as a flag, or 1/true/0/false in its variable.
+pub fn switch(src: &Source<'_>, values: &[String]) -> Result<bool, Error> {
+    match src {
+        Source::Flag(_) => Ok(true),
+        Source::Env(_) => typed(src, values.first().map_or("", String::as_str), parse_bool),
+    }
+}
+
+/// Every item of a repeatable option: flags repeat, variables hold a comma list.
+pub fn list<T>(
+    src: &Source<'_>,
+    values: &[String],
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, Error> {
+    values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| typed(src, v, &parse))
+        .collect()
 }
 
 fn parse_bool(s: &str) -> Result<bool, String> {
@@ -236,104 +311,66 @@ fn parse_bool(s: &str) -> Result<bool, String> {
     }
 }
 
-fn resolve(
-    given: Given,
-    command: Vec<OsString>,
-    env: impl Fn(&str) -> Option<OsString>,
-) -> Result<Cli, Error> {
-    let mut cli = Cli {
-        grace: config::DEFAULT_GRACE,
-        stop_delay: Duration::ZERO,
-        rewrite: Vec::new(),
-        single_child: false,
-        expect_exit: Vec::new(),
-        log_format: None,
-        no_capture: false,
-        env_file: None,
-        max_line: config::DEFAULT_MAX_LINE,
-        no_python_env: false,
-        verbose: false,
-        quiet: false,
-        command,
+/// Parses the arguments (the first is the program name); every usage error
+/// is one line.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation, Error> {
+    parse_with_env(args, &|k| std::env::var_os(k))
+}
+
+fn parse_with_env(
+    args: impl IntoIterator<Item = OsString>,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<Invocation, Error> {
+    let mut args = args.into_iter().skip(1).peekable();
+    if args.peek().map(|a| a.as_bytes()) == Some(b"check") {
+        args.next();
+        return crate::check::options::parse(args, env);
+    }
+    let scanned = match scan(args, OPTS.iter().collect(), &help)? {
+        Scan::Print(text) => return Ok(Invocation::Print(text)),
+        Scan::Options(s) => s,
     };
-    for (i, opt) in OPTS.iter().enumerate() {
-        let flags: Vec<&String> = given
-            .values
-            .iter()
-            .filter(|(j, _)| *j == i)
-            .map(|(_, v)| v)
-            .collect();
-        let (src, values): (Source<'_>, Vec<String>) = if !flags.is_empty() {
-            (Source::Flag(opt), flags.into_iter().cloned().collect())
-        } else if let Some(v) = env(&opt.env_name()) {
-            let v = v
-                .into_string()
-                .map_err(|_| usage(format!("{} is not valid UTF-8", opt.env_name())))?;
-            let values = match opt.kind {
-                Kind::List(_) => v
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect(),
-                _ => vec![v],
-            };
-            (Source::Env(opt), values)
-        } else {
-            continue;
-        };
-        let switch = |values: &[String]| -> Result<bool, Error> {
-            match &src {
-                Source::Flag(_) => Ok(true),
-                Source::Env(_) => typed(&src, &values[0], parse_bool),
-            }
-        };
-        let last = values.last().cloned().unwrap_or_default();
-        match opt.long {
-            "grace" => cli.grace = typed(&src, &last, duration::parse)?,
-            "stop-delay" => cli.stop_delay = typed(&src, &last, duration::parse)?,
-            "rewrite" => {
-                cli.rewrite = values
-                    .iter()
-                    .flat_map(|v| v.split(','))
-                    .map(|v| typed(&src, v, rewrite::parse_rule))
-                    .collect::<Result<_, _>>()?
-            }
-            "single-child" => cli.single_child = switch(&values)?,
-            "expect-exit" => {
-                cli.expect_exit = values
-                    .iter()
-                    .flat_map(|v| v.split(','))
-                    .map(|v| typed(&src, v, exit_status::parse_code))
-                    .collect::<Result<_, _>>()?
-            }
-            "log-format" => cli.log_format = Some(typed(&src, &last, str::parse::<LogFormat>)?),
-            "no-capture" => cli.no_capture = switch(&values)?,
-            "env-file" => cli.env_file = Some(PathBuf::from(last)),
-            "max-line" => cli.max_line = typed(&src, &last, duration::parse_bytes)?,
-            "no-python-env" => cli.no_python_env = switch(&values)?,
-            "verbose" => cli.verbose = switch(&values)?,
-            "quiet" => cli.quiet = switch(&values)?,
-            _ => {}
-        }
+    let mut cli = Cli {
+        command: scanned.command.clone(),
+        ..Cli::default()
+    };
+    for (src, values) in scanned.resolved(env)? {
+        apply(&mut cli, &src, &values)?;
     }
     if cli.verbose && cli.quiet {
         return Err(usage("'--verbose' and '--quiet' exclude each other".into()));
     }
-    Ok(cli)
+    Ok(Invocation::Run(cli))
 }
 
-pub fn version() -> String {
-    format!("pyinit {}\n", env!("CARGO_PKG_VERSION"))
+/// Stores one supervisor option into `cli`; `false` if `src` is not one.
+pub fn apply(cli: &mut Cli, src: &Source<'_>, values: &[String]) -> Result<bool, Error> {
+    let opt = match src {
+        Source::Flag(o) | Source::Env(o) => o,
+    };
+    let last = values.last().cloned().unwrap_or_default();
+    match opt.long {
+        "grace" => cli.grace = typed(src, &last, duration::parse)?,
+        "stop-delay" => cli.stop_delay = typed(src, &last, duration::parse)?,
+        "rewrite" => cli.rewrite = list(src, values, rewrite::parse_rule)?,
+        "single-child" => cli.single_child = switch(src, values)?,
+        "expect-exit" => cli.expect_exit = list(src, values, exit_status::parse_code)?,
+        "log-format" => cli.log_format = Some(typed(src, &last, str::parse::<LogFormat>)?),
+        "no-capture" => cli.no_capture = switch(src, values)?,
+        "env-file" => cli.env_file = Some(PathBuf::from(last)),
+        "max-line" => cli.max_line = typed(src, &last, duration::parse_bytes)?,
+        "no-python-env" => cli.no_python_env = switch(src, values)?,
+        "verbose" => cli.verbose = switch(src, values)?,
+        "quiet" => cli.quiet = switch(src, values)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
-pub fn help() -> String {
-    let mut s = String::from(
-        "A tiny PID 1 for Python containers: forwards signals to the process group, reaps \
-         zombies,\nenforces a grace deadline and captures output as whole lines.\n\n\
-         Usage: pyinit [OPTIONS] -- COMMAND [ARG...]\n\nOptions:\n",
-    );
-    for o in OPTS {
+/// Help lines for a table of options.
+pub fn describe_options(table: &[Opt]) -> String {
+    let mut s = String::new();
+    for o in table {
         let short = o.short.map_or("    ".to_string(), |c| format!("-{c}, "));
         let arg = match o.kind {
             Kind::Switch => String::new(),
@@ -347,6 +384,22 @@ pub fn help() -> String {
             o.env_name()
         ));
     }
+    s
+}
+
+pub fn version() -> String {
+    format!("pyinit {}\n", env!("CARGO_PKG_VERSION"))
+}
+
+pub fn help() -> String {
+    let mut s = String::from(
+        "A tiny PID 1 for Python containers: forwards signals to the process group, reaps \
+         zombies,\nenforces a grace deadline and captures output as whole lines.\n\n\
+         Usage: pyinit [OPTIONS] -- COMMAND [ARG...]\n       \
+         pyinit check [CHECK OPTIONS] -- COMMAND [ARG...]   (see 'pyinit check --help')\n\n\
+         Options:\n",
+    );
+    s.push_str(&describe_options(OPTS));
     s.push_str("  -h, --help                         print this help\n");
     s.push_str("  -V, --version                      print the version\n\n");
     s.push_str(
@@ -408,11 +461,11 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        match parse_with_env(args, |k| {
+        match parse_with_env(args, &|k| {
             env.iter().find(|(n, _)| n == k).map(|(_, v)| v.into())
         })? {
             Invocation::Run(cli) => Ok(cli),
-            Invocation::Print(_) => panic!("unexpected help"),
+            _ => panic!("unexpected invocation"),
         }
     }
 

@@ -4,6 +4,7 @@
 //! so that tests and benchmarks can reach the pure parts (line splitting,
 //! formatting, parsing).
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -47,6 +48,13 @@ pub fn main_entry(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(cli::Invocation::Print(text)) => {
             print!("{text}");
             return 0;
+        }
+        Ok(cli::Invocation::Check(opts)) => {
+            drop(signal_fd);
+            // The check watches from outside with default signal handling.
+            // SAFETY: restores the start-up mask of this (still single-threaded) process.
+            unsafe { mask::ChildSignalState::startup().apply_in_child() };
+            return check::main(opts).unwrap_or_else(|e| fail(&e));
         }
         Err(e) => return fail(&e),
     };

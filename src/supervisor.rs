@@ -326,7 +326,9 @@ impl Supervisor<'_> {
                 }
             } else {
                 self.orphans_reaped += 1;
-                tracing::trace!("reaped orphan {}", r.pid);
+                if let Some(ended) = Ended::from_wait_status(r.status) {
+                    tracing::debug!("reaped {}: {}", r.pid, ended.describe());
+                }
             }
         }
         if main_just_ended {
@@ -336,12 +338,7 @@ impl Supervisor<'_> {
 
     fn on_main_exit(&mut self) {
         if let Some(ended) = self.main_ended {
-            tracing::debug!(
-                "{} (pid {}) {}",
-                self.cfg.name,
-                self.main_pid,
-                ended.describe()
-            );
+            tracing::debug!("main process {} {}", self.main_pid, ended.describe());
         }
         if let StopState::Delaying { .. } = self.stop {
             self.stop = StopState::Stopping;
@@ -385,6 +382,9 @@ impl Supervisor<'_> {
         let victims = self.signal_leftovers(libc::SIGKILL);
         if victims.is_empty() {
             return;
+        }
+        for p in &victims {
+            tracing::debug!("SIGKILL {}", p.pid);
         }
         let list: Vec<String> = victims
             .iter()

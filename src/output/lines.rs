@@ -67,8 +67,9 @@ impl LineSplitter {
         }
         let mut rest = data;
         while rest.len() > self.max {
-            emit(Piece::Part(&rest[..self.max]));
-            rest = &rest[self.max..];
+            let cut = cut_point(rest, self.max);
+            emit(Piece::Part(&rest[..cut]));
+            rest = &rest[cut..];
         }
         self.pending.extend_from_slice(rest);
     }
@@ -87,17 +88,32 @@ impl LineSplitter {
         }
         let mut start = 0;
         while self.pending.len() - start > self.max {
-            emit(Piece::Part(&self.pending[start..start + self.max]));
-            start += self.max;
+            let cut = cut_point(&self.pending[start..], self.max);
+            emit(Piece::Part(&self.pending[start..start + cut]));
+            start += cut;
         }
         self.pending.drain(..start);
     }
 }
 
+/// Where to cut `data` (longer than `max`) into a piece: at `max`, or up to
+/// three bytes earlier so that a UTF-8 character is not split in two.
+fn cut_point(data: &[u8], max: usize) -> usize {
+    let is_continuation = |b: u8| b & 0xC0 == 0x80;
+    if !is_continuation(data[max]) {
+        return max;
+    }
+    (max.saturating_sub(3)..max)
+        .rev()
+        .find(|&j| j > 0 && data[j] >= 0xC0)
+        .unwrap_or(max)
+}
+
 fn emit_line(mut line: &[u8], max: usize, emit: &mut impl FnMut(Piece<'_>)) {
     while line.len() > max {
-        emit(Piece::Part(&line[..max]));
-        line = &line[max..];
+        let cut = cut_point(line, max);
+        emit(Piece::Part(&line[..cut]));
+        line = &line[cut..];
     }
     emit(Piece::Line(line));
 }
@@ -195,6 +211,34 @@ mod tests {
     }
 
     #[test]
+    fn pieces_do_not_split_utf8_characters() {
+        let line = "x".to_string() + &"é".repeat(10) + "\n";
+        let out = run(4, &[line.as_bytes()]);
+        let mut joined = Vec::new();
+        for piece in &out {
+            let bytes = match piece {
+                Owned::Line(b) | Owned::Part(b) | Owned::Tail(b) => b,
+            };
+            assert!(std::str::from_utf8(bytes).is_ok(), "{out:?}");
+            assert!(!bytes.is_empty() && bytes.len() <= 4);
+            joined.extend_from_slice(bytes);
+        }
+        assert_eq!(joined, line.trim_end().as_bytes());
+        // Invalid bytes are still cut at max.
+        assert_eq!(
+            run(2, &[b"\x80\x80\x80\x80"]),
+            vec![p_bytes(b"\x80\x80"), t_bytes(b"\x80\x80")]
+        );
+    }
+
+    fn p_bytes(b: &[u8]) -> Owned {
+        Owned::Part(b.to_vec())
+    }
+    fn t_bytes(b: &[u8]) -> Owned {
+        Owned::Tail(b.to_vec())
+    }
+
+    #[test]
     fn concatenation_reproduces_input() {
         // Property: joining pieces (newline after Line) gives the input back,
         // for pseudo-random inputs and chunkings.
@@ -220,7 +264,10 @@ mod tests {
             let mut s = LineSplitter::new(max);
             let mut out = Vec::new();
             let mut emit = |p: Piece<'_>| {
-                assert!(p.bytes().len() <= max);
+                assert!(
+                    p.bytes().len() <= max
+                        && (!p.bytes().is_empty() || !matches!(p, Piece::Part(_)))
+                );
                 out.extend_from_slice(p.bytes());
                 if let Piece::Line(_) = p {
                     out.push(b'\n');

@@ -1,0 +1,302 @@
+//! What `check` sees from outside: every process below the pyinit under
+//! test, sampled from `/proc`, and every line it wrote, with arrival times.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const SAMPLE_EVERY: Duration = Duration::from_millis(5);
+
+/// One process below pyinit, as observed.
+#[derive(Debug, Clone)]
+pub struct ProcRecord {
+    pub host_pid: i32,
+    /// The pid pyinit and the app see (innermost namespace).
+    pub ns_pid: i32,
+    pub cmd: String,
+    pub first_seen: Instant,
+    pub gone_at: Option<Instant>,
+    pub zombie_since: Option<Instant>,
+    /// Longest time it was seen in Z state.
+    pub zombie_for: Duration,
+    pub alive_at_signal: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    pub procs: Vec<ProcRecord>,
+    pub pyinit_pid: Option<i32>,
+}
+
+struct State {
+    snap: Snapshot,
+    index: HashMap<i32, usize>,
+}
+
+pub struct Observer {
+    root: i32,
+    root_is_wrapper: bool,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn children(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
+                out.extend(s.split_whitespace().filter_map(|x| x.parse::<i32>().ok()));
+            }
+        }
+    }
+    out
+}
+
+fn state_of(pid: i32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    crate::procs::parse_stat(&s).map(|p| p.state)
+}
+
+fn ns_pid(pid: i32) -> i32 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .and_then(|v| v.split_whitespace().last()?.parse().ok())
+        })
+        .unwrap_or(pid)
+}
+
+fn sample(root: i32, root_is_wrapper: bool, st: &mut State) {
+    let now = Instant::now();
+    let pyinit = if root_is_wrapper {
+        children(root).first().copied()
+    } else {
+        Some(root)
+    };
+    let Some(pyinit) = pyinit else { return };
+    if st.snap.pyinit_pid.is_none() {
+        st.snap.pyinit_pid = Some(pyinit);
+    }
+    let mut seen = Vec::new();
+    let mut stack = vec![pyinit];
+    while let Some(p) = stack.pop() {
+        for c in children(p) {
+            seen.push(c);
+            stack.push(c);
+        }
+    }
+    for &pid in &seen {
+        let state = state_of(pid);
+        let i = match st.index.get(&pid) {
+            Some(&i) => i,
+            None => {
+                st.snap.procs.push(ProcRecord {
+                    host_pid: pid,
+                    ns_pid: ns_pid(pid),
+                    cmd: crate::procs::command_line(pid, 80),
+                    first_seen: now,
+                    gone_at: None,
+                    zombie_since: None,
+                    zombie_for: Duration::ZERO,
+                    alive_at_signal: false,
+                });
+                st.index.insert(pid, st.snap.procs.len() - 1);
+                st.snap.procs.len() - 1
+            }
+        };
+        let rec = &mut st.snap.procs[i];
+        if state == Some('Z') {
+            let since = *rec.zombie_since.get_or_insert(now);
+            rec.zombie_for = rec.zombie_for.max(now - since);
+        } else {
+            rec.zombie_since = None;
+        }
+    }
+    for rec in st.snap.procs.iter_mut() {
+        if rec.gone_at.is_none() && !seen.contains(&rec.host_pid) {
+            rec.gone_at = Some(now);
+        }
+    }
+}
+
+impl Observer {
+    /// Starts sampling below `root` (`unshare`, whose child is pyinit, when
+    /// `root_is_wrapper`; else pyinit itself).
+    pub fn start(root: i32, root_is_wrapper: bool) -> Observer {
+        let state = Arc::new(Mutex::new(State {
+            snap: Snapshot::default(),
+            index: HashMap::new(),
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (state, stop) = (state.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(mut st) = state.lock() {
+                        sample(root, root_is_wrapper, &mut st);
+                    }
+                    std::thread::sleep(SAMPLE_EVERY);
+                }
+            })
+        };
+        Observer {
+            root,
+            root_is_wrapper,
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// pyinit's pid as seen from here, once it has started.
+    pub fn pyinit_pid(&self, timeout: Duration) -> Option<i32> {
+        let until = Instant::now() + timeout;
+        loop {
+            if let Some(p) = self.state.lock().ok().and_then(|s| s.snap.pyinit_pid) {
+                return Some(p);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Records which processes are alive as the stop signal goes out.
+    pub fn mark_signal(&self) {
+        if let Ok(mut st) = self.state.lock() {
+            sample(self.root, self.root_is_wrapper, &mut st);
+            for rec in st.snap.procs.iter_mut() {
+                rec.alive_at_signal = rec.gone_at.is_none() && rec.zombie_since.is_none();
+                if rec.alive_at_signal {
+                    // First seen perhaps before its exec (a shim, a shell).
+                    rec.cmd = crate::procs::command_line(rec.host_pid, 80);
+                }
+            }
+        }
+    }
+
+    pub fn all_pids(&self) -> Vec<i32> {
+        self.state
+            .lock()
+            .map(|s| {
+                s.snap
+                    .procs
+                    .iter()
+                    .map(|p| p.host_pid)
+                    .chain(s.snap.pyinit_pid)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn stop(mut self) -> Snapshot {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let mut st = match self.state.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        sample(self.root, self.root_is_wrapper, &mut st);
+        let now = Instant::now();
+        for rec in st.snap.procs.iter_mut() {
+            rec.gone_at.get_or_insert(now);
+        }
+        st.snap.clone()
+    }
+}
+
+/// One line of output from the pyinit under test.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub at: Instant,
+    pub stderr: bool,
+    /// pyinit's own diagnostic (`pyinit: ...` on stderr).
+    pub pyinit: bool,
+    pub text: String,
+}
+
+#[derive(Default)]
+struct LogInner {
+    lines: Vec<LogLine>,
+    ready_at: Option<Instant>,
+}
+
+/// Every line the pyinit under test wrote.
+#[derive(Default, Clone)]
+pub struct OutputLog {
+    inner: Arc<Mutex<LogInner>>,
+    changed: Arc<Condvar>,
+}
+
+impl OutputLog {
+    pub fn spawn_reader(
+        &self,
+        mut r: Box<dyn Read + Send>,
+        stderr: bool,
+        ready: Option<regex_lite::Regex>,
+    ) -> JoinHandle<()> {
+        let log = self.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            let mut pending: Vec<u8> = Vec::new();
+            loop {
+                let n = r.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    if !pending.is_empty() {
+                        log.push(std::mem::take(&mut pending), stderr, ready.as_ref());
+                    }
+                    return;
+                }
+                pending.extend_from_slice(&buf[..n]);
+                while let Some(i) = memchr::memchr(b'\n', &pending) {
+                    let line: Vec<u8> = pending.drain(..=i).take(i).collect();
+                    log.push(line, stderr, ready.as_ref());
+                }
+            }
+        })
+    }
+
+    fn push(&self, line: Vec<u8>, stderr: bool, ready: Option<&regex_lite::Regex>) {
+        let text = String::from_utf8_lossy(&line).into_owned();
+        let pyinit = stderr && text.starts_with("pyinit: ");
+        let now = Instant::now();
+        if let Ok(mut g) = self.inner.lock() {
+            if !pyinit && g.ready_at.is_none() && ready.is_some_and(|re| re.is_match(&text)) {
+                g.ready_at = Some(now);
+            }
+            g.lines.push(LogLine {
+                at: now,
+                stderr,
+                pyinit,
+                text,
+            });
+        }
+        self.changed.notify_all();
+    }
+
+    /// When a line matched the readiness regex, if one did; waits up to `for_`.
+    pub fn wait_ready_line(&self, for_: Duration) -> Option<Instant> {
+        let g = self.inner.lock().ok()?;
+        let (g, _) = self
+            .changed
+            .wait_timeout_while(g, for_, |g| g.ready_at.is_none())
+            .ok()?;
+        g.ready_at
+    }
+
+    pub fn lines(&self) -> Vec<LogLine> {
+        self.inner
+            .lock()
+            .map(|g| g.lines.clone())
+            .unwrap_or_default()
+    }
+}

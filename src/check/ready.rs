@@ -1,0 +1,99 @@
+//! Waiting until the app under test is ready for the stop signal.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::observe::OutputLog;
+use super::options::Readiness;
+
+const POLL: Duration = Duration::from_millis(20);
+
+/// A `NOTIFY_SOCKET` for `READY=1`, in a private temporary directory.
+pub struct NotifySocket {
+    dir: PathBuf,
+    path: PathBuf,
+    sock: UnixDatagram,
+}
+
+impl NotifySocket {
+    pub fn bind() -> std::io::Result<NotifySocket> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("pyinit-check-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&dir)?;
+        let path = dir.join("notify.sock");
+        let sock = UnixDatagram::bind(&path)?;
+        sock.set_read_timeout(Some(POLL))?;
+        Ok(NotifySocket { dir, path, sock })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether a `READY=1` datagram arrived within one poll interval.
+    fn ready(&self) -> bool {
+        let mut buf = [0u8; 4096];
+        match self.sock.recv(&mut buf) {
+            Ok(n) => buf[..n].split(|&b| b == b'\n').any(|l| l == b"READY=1"),
+            Err(_) => false,
+        }
+    }
+}
+
+impl Drop for NotifySocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Waits for readiness; `Ok(time from start)` or `Err(reason)`.
+pub fn wait(
+    how: &Readiness,
+    timeout: Duration,
+    start: Instant,
+    output: &OutputLog,
+    notify: Option<&NotifySocket>,
+    exited: &dyn Fn() -> bool,
+) -> Result<Duration, String> {
+    let deadline = start + timeout;
+    loop {
+        if exited() {
+            return Err("it exited before it was ready".into());
+        }
+        let now = Instant::now();
+        let ready = match how {
+            Readiness::After(d) => now >= start + *d,
+            Readiness::Line(_) => output.wait_ready_line(POLL).is_some(),
+            Readiness::Port(p) => TcpStream::connect_timeout(
+                &SocketAddr::from((Ipv4Addr::LOCALHOST, *p)),
+                Duration::from_millis(200),
+            )
+            .is_ok(),
+            Readiness::Notify => notify.is_some_and(NotifySocket::ready),
+        };
+        if ready {
+            return Ok(start.elapsed());
+        }
+        if now >= deadline {
+            let what = match how {
+                Readiness::After(_) => "the --after time".to_string(),
+                Readiness::Line(re) => format!("no line matched /{}/", re.as_str()),
+                Readiness::Port(p) => format!("127.0.0.1:{p} never accepted a connection"),
+                Readiness::Notify => "no READY=1 arrived on NOTIFY_SOCKET".to_string(),
+            };
+            return Err(format!(
+                "not ready after {}: {what}",
+                humantime::format_duration(timeout)
+            ));
+        }
+        if matches!(how, Readiness::After(_) | Readiness::Port(_)) {
+            std::thread::sleep(POLL);
+        }
+    }
+}
