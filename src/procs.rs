@@ -87,7 +87,7 @@ pub fn command_line(pid: i32, max: usize) -> String {
     let mut s: String = raw
         .split(|&b| b == 0)
         .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .map(|a| String::from_utf8_lossy(a).replace(|c: char| c.is_control(), " "))
         .collect::<Vec<_>>()
         .join(" ");
     if s.is_empty() {

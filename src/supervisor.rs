@@ -347,7 +347,9 @@ impl Supervisor<'_> {
         if !leftovers {
             return;
         }
-        self.signal_leftovers(libc::SIGTERM);
+        for p in self.signal_leftovers(libc::SIGTERM) {
+            tracing::debug!("leftover {} gets SIGTERM", p.pid);
+        }
         if self.children_left && self.deadline.is_none() {
             self.deadline = Some(Instant::now() + self.cfg.grace);
         }

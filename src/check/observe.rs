@@ -112,6 +112,12 @@ fn sample(root: i32, root_is_wrapper: bool, st: &mut State) {
         };
         let rec = &mut st.snap.procs[i];
         if state == Some('Z') {
+            if rec.zombie_since.is_none() && rec.zombie_for.is_zero() {
+                // Its command line is gone; what it last exec'd is in comm.
+                if let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) {
+                    rec.cmd = comm.trim().to_string();
+                }
+            }
             let since = *rec.zombie_since.get_or_insert(now);
             rec.zombie_for = rec.zombie_for.max(now - since);
         } else {

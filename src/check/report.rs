@@ -67,6 +67,8 @@ struct Events {
     main_ended: Option<Ended>,
     reaped: HashMap<i32, Ended>,
     killed: HashSet<i32>,
+    /// Alive when the main process exited.
+    leftovers: HashSet<i32>,
     grace_expired: bool,
 }
 
@@ -100,6 +102,10 @@ fn parse_events(run: &Run) -> Events {
             if let Ok(pid) = pid.trim().parse() {
                 ev.killed.insert(pid);
             }
+        } else if let Some(rest) = msg.strip_prefix("leftover ") {
+            if let Some(pid) = rest.split_whitespace().next().and_then(|p| p.parse().ok()) {
+                ev.leftovers.insert(pid);
+            }
         } else if msg.starts_with("warning: grace period") {
             ev.grace_expired = true;
         }
@@ -118,12 +124,6 @@ impl Report {
         let grace = humantime::format_duration(sup.grace).to_string();
         let killed = ev.grace_expired || !ev.killed.is_empty();
         let main_ns = ev.main_pid;
-        let main_rec = run
-            .observer
-            .procs
-            .iter()
-            .find(|p| Some(p.ns_pid) == main_ns);
-        let main_gone = main_rec.and_then(|p| p.gone_at);
         let sig_at = run.signalled_at;
         let secs = |d: std::time::Duration| (d.as_secs_f64() * 1000.0).round() / 1000.0;
 
@@ -149,13 +149,15 @@ impl Report {
             } else {
                 format!("exited{after} (reaped by its parent)")
             };
-            if !is_main {
-                if let (Some(g), Some(m)) = (p.gone_at, main_gone) {
-                    if g > m + std::time::Duration::from_millis(20) {
-                        leftovers += 1;
-                    }
-                }
+            let left_behind = ev.leftovers.contains(&p.ns_pid);
+            if left_behind {
+                leftovers += 1;
             }
+            let ended = if left_behind {
+                format!("{ended}; outlived the main process")
+            } else {
+                ended
+            };
             processes.push(ProcReport {
                 pid: p.ns_pid,
                 cmd: p.cmd.clone(),

@@ -1,0 +1,399 @@
+//! `pyinit check` against real Python programs: verdicts, advice, JSON.
+mod util;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use util::*;
+
+/// Runs `pyinit check ARGS` with a clean environment; bounded in time.
+fn check(args: &[&str]) -> (Output, Duration) {
+    check_env(args, &[])
+}
+
+fn check_env(args: &[&str], extra_env: &[(&str, &str)]) -> (Output, Duration) {
+    let mut cmd = Command::new(pyinit_bin());
+    cmd.arg("check")
+        .args(args)
+        .env_clear()
+        .envs(clean_env())
+        .envs(extra_env.iter().copied())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let child = cmd.spawn().expect("start pyinit check");
+    let pid = child.id() as i32;
+    // A watchdog so that a hang fails the test instead of CI.
+    let watchdog = std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(40);
+        while Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+            if proc_state(pid).is_none_or(|s| s == 'Z') {
+                return;
+            }
+        }
+        for p in descendants_of(pid).into_iter().chain([pid]) {
+            // SAFETY: kill with plain integers.
+            unsafe { libc::kill(p, libc::SIGKILL) };
+        }
+    });
+    let out = child.wait_with_output().expect("wait for pyinit check");
+    let _ = watchdog.join();
+    (out, start.elapsed())
+}
+
+fn fx(name: &str) -> String {
+    fixture(name).to_string_lossy().into_owned()
+}
+
+fn json(args: &[&str]) -> (serde_json::Value, i32) {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let (out, _) = check(&all);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {text}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (v, out.status.code().unwrap_or(-1))
+}
+
+fn advice(v: &serde_json::Value) -> String {
+    v["advice"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn well_behaved_app_passes_fast() {
+    let (out, elapsed) = check(&[
+        "--ready-line",
+        "^ready$",
+        "--",
+        "python3",
+        &fx("check_good.py"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.starts_with("PASS: exited with status 0"), "{text}");
+    assert!(text.contains("shutting down cleanly"), "{text}");
+    assert!(text.contains("SIGKILL needed no"), "{text}");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
+
+#[test]
+fn json_report_has_every_field() {
+    let (v, code) = json(&[
+        "--ready-line",
+        "ready",
+        "--",
+        "python3",
+        &fx("check_good.py"),
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(v["verdict"], "PASS");
+    assert!(v["reason"].as_str().unwrap().contains("status 0"));
+    assert_eq!(v["signal"], "SIGTERM");
+    assert_eq!(v["grace_s"], 9.0);
+    let t = v["time_to_exit_s"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&t), "{t}");
+    assert_eq!(v["exit_status"], 0);
+    assert_eq!(v["killed"], false);
+    let procs = v["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 1, "{procs:?}");
+    assert!(procs[0]["pid"].as_i64().unwrap() > 1);
+    assert!(procs[0]["cmd"].as_str().unwrap().contains("check_good.py"));
+    assert!(procs[0]["ended"]
+        .as_str()
+        .unwrap()
+        .starts_with("exited with status 0"));
+    assert_eq!(procs[0]["killed"], false);
+    assert_eq!(v["zombies"].as_array().unwrap().len(), 0);
+    assert_eq!(v["line_buffered"], true);
+    assert_eq!(
+        v["stdout_tail"],
+        serde_json::json!(["ready", "shutting down cleanly"])
+    );
+    assert_eq!(v["stderr_tail"], serde_json::json!([]));
+    assert_eq!(v["advice"], serde_json::json!([]));
+}
+
+#[test]
+fn term_ignoring_app_fails_killed_at_grace_with_advice() {
+    let (v, code) = json(&[
+        "-t",
+        "1s",
+        "--ready-line",
+        "ready",
+        "--",
+        "python3",
+        &fx("check_ignore.py"),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(v["verdict"], "FAIL");
+    assert_eq!(v["killed"], true);
+    assert_eq!(v["exit_status"], 137);
+    let t = v["time_to_exit_s"].as_f64().unwrap();
+    assert!((1.0..2.5).contains(&t), "{t}");
+    assert_eq!(v["processes"][0]["killed"], true);
+    assert!(v["processes"][0]["ended"]
+        .as_str()
+        .unwrap()
+        .contains("SIGKILL"));
+    assert!(advice(&v).contains("-r TERM:INT"), "{v}");
+}
+
+#[test]
+fn keyboard_interrupt_script_warns_by_default_and_passes_with_rewrite() {
+    let args = [
+        "--ready-line",
+        "ready",
+        "--",
+        "python3",
+        &fx("check_kbint.py"),
+    ];
+    let (v, code) = json(&args);
+    assert_eq!(v["verdict"], "WARN", "{v}");
+    assert_eq!(code, 0);
+    assert_eq!(v["exit_status"], 143);
+    assert!(advice(&v).contains("-r TERM:INT"), "{v}");
+
+    let mut strict = vec!["--strict"];
+    strict.extend_from_slice(&args);
+    let (v, code) = json(&strict);
+    assert_eq!(v["verdict"], "WARN");
+    assert_eq!(code, 1);
+
+    let mut rewritten = vec!["-r", "TERM:INT"];
+    rewritten.extend_from_slice(&args);
+    let (v, code) = json(&rewritten);
+    assert_eq!(v["verdict"], "PASS", "{v}");
+    assert_eq!(code, 0);
+    assert!(v["stdout_tail"]
+        .to_string()
+        .contains("cleanup after KeyboardInterrupt"));
+}
+
+#[test]
+fn expect_exit_turns_death_by_term_into_pass() {
+    let (v, code) = json(&[
+        "-e",
+        "143",
+        "--ready-line",
+        "ready",
+        "--",
+        "python3",
+        &fx("check_kbint.py"),
+    ]);
+    assert_eq!(v["verdict"], "PASS", "{v}");
+    assert_eq!(v["exit_status"], 143);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn gunicorn_with_workers_passes_and_lists_every_worker() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let gunicorn = venv_bin("gunicorn");
+    let bind = format!("127.0.0.1:{port}");
+    let (v, code) = json(&[
+        "--after",
+        "2s",
+        "--",
+        gunicorn.to_str().unwrap(),
+        "-w",
+        "3",
+        "-b",
+        &bind,
+        "--chdir",
+        &fx(""),
+        "gunicorn_app:app",
+    ]);
+    assert_eq!(v["verdict"], "PASS", "{v}");
+    assert_eq!(code, 0);
+    let procs = v["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 4, "master and 3 workers: {procs:?}");
+    for p in procs {
+        assert_eq!(p["killed"], false);
+        assert!(p["ended"].as_str().unwrap().starts_with("exited"), "{p}");
+    }
+}
+
+#[test]
+fn orphan_left_behind_is_reported() {
+    let (v, _) = json(&[
+        "--ready-line",
+        "ready",
+        "--",
+        "python3",
+        &fx("check_orphan.py"),
+    ]);
+    let procs = v["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 2, "{procs:?}");
+    let orphan = procs.iter().find(|p| p["main"] == false).unwrap();
+    assert!(
+        orphan["ended"]
+            .as_str()
+            .unwrap()
+            .contains("outlived the main process"),
+        "{orphan}"
+    );
+    assert!(advice(&v).contains("outlived the main process"), "{v}");
+}
+
+#[test]
+fn zombie_the_app_never_waits_for_is_reported() {
+    let (v, _) = json(&[
+        "--ready-line",
+        "ready",
+        "--",
+        "python3",
+        &fx("check_zombie.py"),
+    ]);
+    let z = v["zombies"].as_array().unwrap();
+    assert_eq!(z.len(), 1, "{v}");
+    assert!(z[0]["seconds"].as_f64().unwrap() >= 0.1);
+    assert!(advice(&v).contains("never waits"), "{v}");
+}
+
+#[test]
+fn block_buffered_output_is_detected() {
+    let (v, _) = json(&[
+        "--no-python-env",
+        "--after",
+        "1s",
+        "--",
+        "python3",
+        &fx("check_buffered.py"),
+    ]);
+    assert_eq!(v["line_buffered"], false, "{v}");
+    assert!(advice(&v).contains("block-buffered"), "{v}");
+    // pyinit's default PYTHONUNBUFFERED=1 fixes it.
+    let (v, _) = json(&["--after", "1s", "--", "python3", &fx("check_buffered.py")]);
+    assert_eq!(v["line_buffered"], true, "{v}");
+}
+
+#[test]
+fn ready_notify_and_ready_port() {
+    let (v, _) = json(&["--ready-notify", "--", "python3", &fx("check_notify.py")]);
+    assert_eq!(v["verdict"], "PASS", "{v}");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (v, _) = json(&[
+        "--ready-port",
+        &port.to_string(),
+        "--",
+        "python3",
+        &fx("check_port.py"),
+        &port.to_string(),
+    ]);
+    assert_eq!(v["verdict"], "PASS", "{v}");
+    assert!(v["ready_s"].as_f64().unwrap() >= 0.2, "{v}");
+}
+
+#[test]
+fn unreachable_port_is_a_finding_not_a_hang() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (out, elapsed) = check(&[
+        "--json",
+        "--ready-port",
+        &port.to_string(),
+        "--ready-timeout",
+        "1s",
+        "--",
+        "python3",
+        &fx("check_good.py"),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verdict"], "FAIL");
+    assert!(
+        v["reason"].as_str().unwrap().contains("never became ready"),
+        "{v}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(elapsed < Duration::from_secs(6), "{elapsed:?}");
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    for args in [
+        &[][..],
+        &["--ready-line", "(unclosed", "--", "true"],
+        &["--signal", "NOPE", "--", "true"],
+        &["--ready-port", "0", "--", "true"],
+        &["--after", "1s", "--ready-port", "80", "--", "true"],
+    ] {
+        let (out, elapsed) = check(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("pyinit: error:"), "{err}");
+        assert!(elapsed < Duration::from_secs(2));
+    }
+}
+
+#[test]
+fn help_and_exit_codes() {
+    let (out, _) = check(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let h = String::from_utf8_lossy(&out.stdout);
+    for opt in [
+        "--ready-line",
+        "--ready-port",
+        "--ready-notify",
+        "--after",
+        "--signal",
+        "--strict",
+        "--json",
+        "--grace",
+    ] {
+        assert!(h.contains(opt), "{opt}");
+    }
+}
+
+#[test]
+fn falls_back_to_subreaper_and_says_so() {
+    // A PATH without `unshare` stands in for a kernel that refuses namespaces.
+    let dir = std::env::temp_dir().join(format!("pyinit-check-nounshare-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let python = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    let python = String::from_utf8_lossy(&python.stdout).trim().to_string();
+    let link = dir.join("python3");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&python, &link).unwrap();
+    let (out, _) = check_env(
+        &[
+            "--json",
+            "--ready-line",
+            "ready",
+            "--",
+            "python3",
+            &fx("check_good.py"),
+        ],
+        &[("PATH", dir.to_str().unwrap())],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(
+        v["isolation"].as_str().unwrap().starts_with("subreaper"),
+        "{v}"
+    );
+    assert_eq!(v["verdict"], "PASS", "{v}");
+}
