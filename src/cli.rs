@@ -14,7 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{self, duration, envfile, Config};
+use crate::config::{self, duration, envfile, Config, ProcessSpec};
 use crate::error::Error;
 use crate::exit_status::{self, ExpectExit};
 use crate::output::format::LogFormat;
@@ -67,6 +67,12 @@ pub const OPTS: &[Opt] = &[
           help: "longest line held in memory before it is written in pieces [default: 64KiB]" },
     Opt { long: "no-python-env", short: None, kind: Kind::Switch,
           help: "do not add PYTHONUNBUFFERED=1 and PYTHONFAULTHANDLER=1 to the environment" },
+    Opt { long: "procfile", short: None, kind: Kind::Value("PATH"),
+          help: "run every process of a Procfile (NAME: COMMAND per line)" },
+    Opt { long: "config", short: None, kind: Kind::Value("PATH"),
+          help: "run the processes of a TOML config (restarts, readiness, order)" },
+    Opt { long: "check-config", short: None, kind: Kind::Switch,
+          help: "with --procfile/--config: validate, print the plan, start nothing" },
     Opt { long: "verbose", short: Some('v'), kind: Kind::Switch,
           help: "more of pyinit's own diagnostics on stderr (PYINIT_LOG=debug takes a filter)" },
     Opt { long: "quiet", short: Some('q'), kind: Kind::Switch,
@@ -88,6 +94,11 @@ pub struct Cli {
     pub no_python_env: bool,
     pub verbose: bool,
     pub quiet: bool,
+    pub procfile: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub check_config: bool,
+    /// Options given by flag or variable (they beat a config file's defaults).
+    pub explicit: Vec<&'static str>,
     pub command: Vec<OsString>,
 }
 
@@ -106,6 +117,10 @@ impl Default for Cli {
             no_python_env: false,
             verbose: false,
             quiet: false,
+            procfile: None,
+            config: None,
+            check_config: false,
+            explicit: Vec::new(),
             command: Vec::new(),
         }
     }
@@ -362,8 +377,12 @@ pub fn apply(cli: &mut Cli, src: &Source<'_>, values: &[String]) -> Result<bool,
         "no-python-env" => cli.no_python_env = switch(src, values)?,
         "verbose" => cli.verbose = switch(src, values)?,
         "quiet" => cli.quiet = switch(src, values)?,
+        "procfile" => cli.procfile = Some(PathBuf::from(last)),
+        "config" => cli.config = Some(PathBuf::from(last)),
+        "check-config" => cli.check_config = switch(src, values)?,
         _ => return Ok(false),
     }
+    cli.explicit.push(opt.long);
     Ok(true)
 }
 
@@ -396,6 +415,7 @@ pub fn help() -> String {
         "A tiny PID 1 for Python containers: forwards signals to the process group, reaps \
          zombies,\nenforces a grace deadline and captures output as whole lines.\n\n\
          Usage: pyinit [OPTIONS] -- COMMAND [ARG...]\n       \
+         pyinit [OPTIONS] --procfile PATH | --config PATH [--check-config]\n       \
          pyinit check [CHECK OPTIONS] -- COMMAND [ARG...]   (see 'pyinit check --help')\n\n\
          Options:\n",
     );
@@ -413,9 +433,29 @@ pub fn help() -> String {
 impl Cli {
     /// Resolves the raw options into a [`Config`]; reads the env-file.
     pub fn into_config(self) -> Result<Config, Error> {
-        if self.command.is_empty() {
-            return Err(Error::Usage(
-                "no command given; usage: pyinit [OPTIONS] -- COMMAND [ARG...]".into(),
+        let sources = [
+            self.procfile.is_some(),
+            self.config.is_some(),
+            !self.command.is_empty(),
+        ];
+        match sources.iter().filter(|&&b| b).count() {
+            0 => {
+                return Err(Error::Usage(
+                    "no command given; usage: pyinit [OPTIONS] -- COMMAND [ARG...] \
+                     (or --procfile PATH, or --config PATH)"
+                        .into(),
+                ))
+            }
+            1 => {}
+            _ => {
+                return Err(usage(
+                    "give one of -- COMMAND, --procfile PATH and --config PATH".into(),
+                ))
+            }
+        }
+        if self.check_config && !self.command.is_empty() {
+            return Err(usage(
+                "--check-config goes with --procfile or --config".into(),
             ));
         }
         let env_file = match &self.env_file {
@@ -432,21 +472,110 @@ impl Cli {
                     .map_err(|e| Error::Usage(format!("--env-file '{}': {e}", path.display())))?
             }
         };
-        let env = config::child_env(std::env::vars_os(), env_file, !self.no_python_env);
-        Ok(Config {
-            name: config::program_name(&self.command[0]),
-            command: self.command,
+        let python = !self.no_python_env;
+        let inherited: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        let env_for = |extra: &[(String, String)]| {
+            let file_vars = env_file.iter().cloned();
+            let own = extra
+                .iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+            config::child_env(inherited.iter().cloned(), file_vars.chain(own), python)
+        };
+        let mut cfg = Config {
+            processes: Vec::new(),
+            multi: self.command.is_empty(),
+            check_config: self.check_config,
             grace: self.grace,
             stop_delay: self.stop_delay,
-            router: Router::new(self.rewrite, self.single_child),
+            router: Router::new(self.rewrite.clone(), self.single_child),
             single_child: self.single_child,
-            expect: ExpectExit::new(self.expect_exit),
-            log_format: self.log_format.unwrap_or(LogFormat::Raw),
+            expect: ExpectExit::new(self.expect_exit.clone()),
+            log_format: self.log_format.unwrap_or(if self.command.is_empty() {
+                LogFormat::Prefix
+            } else {
+                LogFormat::Raw
+            }),
             no_capture: self.no_capture,
-            env,
             max_line: self.max_line,
-        })
+            start_order: vec![0],
+        };
+        if let Some(path) = &self.procfile {
+            let text = read_text(path, "--procfile")?;
+            let entries = config::procfile::parse(&text)
+                .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+            cfg.processes = entries
+                .iter()
+                .map(|e| {
+                    ProcessSpec::new(
+                        e.name.clone(),
+                        config::procfile::shell_argv(&e.command),
+                        env_for(&[]),
+                        self.grace,
+                    )
+                })
+                .collect();
+            cfg.start_order = (0..cfg.processes.len()).collect();
+        } else if let Some(path) = &self.config {
+            let text = read_text(path, "--config")?;
+            let at = |e: String| Error::Usage(format!("{}: {e}", path.display()));
+            let file = config::file::parse(&text).map_err(at)?;
+            let (defaults, procs) = config::file::resolve(&text, &file).map_err(at)?;
+            // Top-level keys are defaults; flags (and PYINIT_* variables) win.
+            let explicit = |name: &str| self.explicit.contains(&name);
+            if !explicit("grace") {
+                cfg.grace = defaults.grace.unwrap_or(cfg.grace);
+            }
+            if !explicit("stop-delay") {
+                cfg.stop_delay = defaults.stop_delay.unwrap_or(cfg.stop_delay);
+            }
+            if !explicit("log-format") {
+                cfg.log_format = defaults.log_format.unwrap_or(cfg.log_format);
+            }
+            if !explicit("max-line") {
+                cfg.max_line = defaults.max_line.unwrap_or(cfg.max_line);
+            }
+            if !explicit("expect-exit") && !defaults.expect_exit.is_empty() {
+                cfg.expect = ExpectExit::new(defaults.expect_exit.clone());
+            }
+            let names: Vec<String> = procs.iter().map(|p| p.name.clone()).collect();
+            let deps: Vec<Vec<String>> = procs.iter().map(|p| p.depends_on.clone()).collect();
+            let (resolved, order) = config::process::start_order(&names, &deps).map_err(at)?;
+            cfg.start_order = order;
+            for (p, depends_on) in procs.into_iter().zip(resolved) {
+                cfg.processes.push(ProcessSpec {
+                    env: env_for(&p.env),
+                    name: p.name,
+                    argv: p.argv,
+                    working_dir: p.working_dir,
+                    stop_signal: p.stop_signal,
+                    grace: p.grace.unwrap_or(cfg.grace),
+                    restart: p.restart,
+                    ready: p.ready,
+                    depends_on,
+                });
+            }
+        } else {
+            cfg.processes.push(ProcessSpec::new(
+                config::program_name(&self.command[0]),
+                self.command.clone(),
+                env_for(&[]),
+                self.grace,
+            ));
+        }
+        Ok(cfg)
     }
+}
+
+fn read_text(path: &std::path::Path, what: &str) -> Result<String, Error> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::Usage(format!(
+            "cannot read {what} '{}': {}",
+            path.display(),
+            crate::error::describe_io(&e)
+        ))
+    })?;
+    String::from_utf8(bytes)
+        .map_err(|_| Error::Usage(format!("{what} '{}' is not valid UTF-8", path.display())))
 }
 
 #[cfg(test)]

@@ -69,7 +69,18 @@ pub fn main_entry(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    logging::init(verbosity, config.log_format, config.name.len().max(6));
+    let width = config
+        .processes
+        .iter()
+        .map(|p| p.name.len())
+        .chain([6])
+        .max()
+        .unwrap_or(6);
+    logging::init(verbosity, config.log_format, width);
+    if config.check_config {
+        print!("{}", config::plan(&config));
+        return 0;
+    }
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

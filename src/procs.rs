@@ -10,6 +10,7 @@ use std::collections::HashMap;
 pub struct ProcInfo {
     pub pid: i32,
     pub ppid: i32,
+    pub pgid: i32,
     pub state: char,
 }
 
@@ -31,7 +32,13 @@ pub fn parse_stat(stat: &str) -> Option<ProcInfo> {
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;
     let ppid = fields.next()?.parse().ok()?;
-    Some(ProcInfo { pid, ppid, state })
+    let pgid = fields.next()?.parse().ok()?;
+    Some(ProcInfo {
+        pid,
+        ppid,
+        pgid,
+        state,
+    })
 }
 
 /// Every process visible in `/proc`.
@@ -80,6 +87,14 @@ pub fn living_descendants() -> Vec<ProcInfo> {
         .collect()
 }
 
+/// Living processes in process group `pgid`.
+pub fn group_members(pgid: i32) -> Vec<ProcInfo> {
+    all()
+        .into_iter()
+        .filter(|p| p.pgid == pgid && p.state != 'Z' && p.state != 'X')
+        .collect()
+}
+
 /// The command line of `pid`, for messages: arguments joined by spaces,
 /// shortened to `max` characters.
 pub fn command_line(pid: i32, max: usize) -> String {
@@ -113,6 +128,7 @@ mod tests {
             ProcInfo {
                 pid: 42,
                 ppid: 7,
+                pgid: 42,
                 state: 'S'
             }
         );
@@ -124,21 +140,25 @@ mod tests {
             ProcInfo {
                 pid: 1,
                 ppid: 0,
+                pgid: 1,
                 state: 'S',
             },
             ProcInfo {
                 pid: 2,
                 ppid: 1,
+                pgid: 2,
                 state: 'S',
             },
             ProcInfo {
                 pid: 3,
                 ppid: 2,
+                pgid: 3,
                 state: 'S',
             },
             ProcInfo {
                 pid: 4,
                 ppid: 9,
+                pgid: 4,
                 state: 'S',
             },
         ];

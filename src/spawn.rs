@@ -36,6 +36,7 @@ pub struct Spawned {
 pub struct SpawnSpec<'a> {
     pub argv: &'a [OsString],
     pub env: &'a [(OsString, OsString)],
+    pub cwd: Option<&'a std::path::Path>,
     pub capture: bool,
     pub group: GroupMode,
 }
@@ -47,6 +48,9 @@ pub fn spawn(spec: &SpawnSpec<'_>, signals: ChildSignalState) -> Result<Spawned,
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::inherit());
+    if let Some(dir) = spec.cwd {
+        cmd.current_dir(dir);
+    }
     if spec.capture {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     } else {

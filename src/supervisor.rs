@@ -1,36 +1,45 @@
-//! The supervisor loop for one main process.
+//! The supervisor loop: one main process, or several from a Procfile/config.
 //!
 //! # Theory of operation
 //!
-//! 1. **Spawn** the command (see [`crate::spawn`]), in a new session, in its
-//!    own foreground group under a terminal, or in pyinit's group with `-c`.
+//! 1. **Spawn** each process (see [`crate::spawn`]): in a new session, in
+//!    its own foreground group under a terminal (single process only), or in
+//!    pyinit's group with `-c`. Dependants start once their dependencies are
+//!    ready (a log line, a TCP port, or `READY=1` on `NOTIFY_SOCKET`).
 //! 2. **Forward** every signal the signalfd reports, per the [`Router`]:
-//!    stop signals to the group, the rest to the main process.
-//! 3. **Stop with a deadline**: the first stop signal (after `--stop-delay`)
-//!    arms the deadline; when it passes, everything left gets SIGKILL and
-//!    pyinit names those processes.
+//!    stop signals to each process group, the rest to each main process.
+//! 3. **Stop with a deadline**: the first stop signal (after `--stop-delay`),
+//!    or a process exiting with no restart left, starts the shutdown.
+//!    Processes get their stop signal in reverse dependency order, each with
+//!    its own deadline, after which its group gets SIGKILL (everything, when
+//!    it is the last one) and pyinit names those processes.
 //! 4. **Reap** every child on SIGCHLD ([`crate::reaper`]).
-//! 5. **Follow the main process**: when it exits, whatever it left behind
-//!    gets SIGTERM and, at the deadline, SIGKILL; pyinit exits with the main
-//!    status once no child is left and the output is written.
+//! 5. **Follow the processes**: once none of them runs, whatever they left
+//!    behind gets SIGTERM and, at the deadline, SIGKILL; pyinit exits with the
+//!    status of the process whose exit started the shutdown (SPEC point 6)
+//!    once no child is left and the output is written.
 //!
-//! States: Running → (Delaying) → Stopping{deadline} → Killed → Draining →
-//! exit. Output is copied by separate tasks and threads, so nothing here
+//! Everything happens on this one task: a `select!` over signals, readiness
+//! events and the next timer, then [`Supervisor::advance`] applies whatever
+//! is due. Output is copied by separate tasks and threads, so nothing here
 //! ever waits on pyinit's stdout.
 //!
 //! [`Router`]: crate::signals::rewrite::Router
 
+use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use tokio::task::JoinHandle;
 use tokio::time::sleep_until;
 
-use crate::config::Config;
+use crate::config::{Config, ReadyProbe, RestartPolicy};
 use crate::error::Error;
 use crate::exit_status::Ended;
-use crate::output::format::Formatter;
-use crate::output::pump::pump;
+use crate::output::format::{Formatter, LogFormat};
+use crate::output::pump::{pump, ReadyHook};
 use crate::output::sink::{Sink, QUEUE_BYTES};
 use crate::output::Stream;
 use crate::procs;
@@ -44,6 +53,12 @@ use crate::tty;
 
 /// After the final SIGKILL: time left to reap and to write the last output.
 pub const FINAL_FLUSH: Duration = Duration::from_millis(500);
+/// How often a `ready = { port = N }` process is probed.
+const PORT_POLL: Duration = Duration::from_millis(100);
+/// Readiness events for "whatever start of the process is current".
+const ANY_GENERATION: u64 = u64::MAX;
+/// honcho's colours for `prefix` labels on a terminal.
+const COLORS: [u8; 6] = [36, 33, 32, 35, 31, 34];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StopState {
@@ -56,6 +71,35 @@ enum StopState {
     Stopping,
 }
 
+/// What started the shutdown; decides the exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    Signal,
+    Exit(usize),
+}
+
+/// One supervised process and its life so far.
+#[derive(Debug, Default)]
+struct Proc {
+    pid: Option<i32>,
+    pgid: Option<i32>,
+    /// Counts starts, so readiness from an earlier run is ignored.
+    generation: u64,
+    started_at: Option<Instant>,
+    ready: bool,
+    started_once: bool,
+    backoff_until: Option<Instant>,
+    /// Its stop signal went out; SIGKILL at this moment.
+    stop_deadline: Option<Instant>,
+    killed: bool,
+    last: Option<Ended>,
+    /// Will not run again.
+    done: bool,
+    restarts: VecDeque<Instant>,
+    failures_in_row: u32,
+    notify_path: Option<PathBuf>,
+}
+
 struct Supervisor<'a> {
     cfg: &'a Config,
     own_pid: u32,
@@ -65,15 +109,25 @@ struct Supervisor<'a> {
     /// Ignore terminal-generated signals (Ctrl-C under `-c` reaches the
     /// child from the terminal already).
     ignore_terminal_signals: bool,
-    main_pid: i32,
-    pgid: Option<i32>,
-    main_ended: Option<Ended>,
-    main_ended_at: Option<Instant>,
+    group: GroupMode,
+    capture: bool,
+    stdout_sink: Option<Sink>,
+    stderr_sink: Sink,
+    colors: bool,
+    width: usize,
+    ready_tx: UnboundedSender<(usize, u64)>,
+    readers: Vec<JoinHandle<()>>,
+    procs: Vec<Proc>,
     stop: StopState,
-    deadline: Option<Instant>,
+    trigger: Option<Trigger>,
+    /// The (rewritten) stop signal that started a signal-triggered stop.
+    stop_send: Option<i32>,
+    /// Deadline for what is left once no managed process runs.
+    leftover_deadline: Option<Instant>,
     killed_at: Option<Instant>,
     children_left: bool,
     orphans_reaped: u64,
+    next_port_probe: Option<Instant>,
 }
 
 /// Runs `cfg` to completion and returns pyinit's exit code.
@@ -94,8 +148,14 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
     let signals = SignalSource::new(signal_fd)
         .map_err(|e| Error::Internal(format!("cannot watch signals: {e}")))?;
 
-    let terminal = tty::controlling_terminal();
-    let capture = !cfg.no_capture && !tty::stdio_is_tty();
+    // Several processes cannot share a terminal's foreground: they are
+    // always captured and each leads its own session.
+    let terminal = if cfg.multi {
+        None
+    } else {
+        tty::controlling_terminal()
+    };
+    let capture = !cfg.no_capture && (cfg.multi || !tty::stdio_is_tty());
     let group = if cfg.single_child {
         GroupMode::SameGroup
     } else if let Some(t) = &terminal {
@@ -106,112 +166,134 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
     } else {
         GroupMode::NewSession
     };
+    let writer_error =
+        |e: std::io::Error| Error::Internal(format!("cannot start output writer: {e}"));
     let stdout_sink = if capture {
-        Some(
-            Sink::new(1, QUEUE_BYTES)
-                .map_err(|e| Error::Internal(format!("cannot start output writer: {e}")))?,
-        )
+        Some(Sink::new(1, QUEUE_BYTES).map_err(writer_error)?)
     } else {
         None
     };
-    let stderr_sink = Sink::new(2, QUEUE_BYTES)
-        .map_err(|e| Error::Internal(format!("cannot start output writer: {e}")))?;
+    let stderr_sink = Sink::new(2, QUEUE_BYTES).map_err(writer_error)?;
     crate::logging::attach_stderr_sink(stderr_sink.clone());
 
-    let spawned = spawn::spawn(
-        &SpawnSpec {
-            argv: &cfg.command,
-            env: &cfg.env,
-            capture,
-            group,
-        },
-        ChildSignalState::startup(),
-    )?;
-    drop(terminal);
-    tracing::debug!(
-        "started {} as pid {} ({})",
-        cfg.name,
-        spawned.pid,
-        if pid1 { "as PID 1" } else { "as subreaper" }
-    );
-
-    let width = cfg.name.len().max("pyinit".len());
-    let mut readers: Vec<JoinHandle<()>> = Vec::new();
-    for (fd, stream, sink) in [
-        (spawned.stdout, Stream::Stdout, stdout_sink.clone()),
-        (spawned.stderr, Stream::Stderr, Some(stderr_sink.clone())),
-    ] {
-        if let (Some(fd), Some(sink)) = (fd, sink) {
-            let f = Formatter::new(cfg.log_format, &cfg.name, width, spawned.pid, stream);
-            readers.push(tokio::spawn(pump(fd, f, cfg.max_line, sink)));
-        }
-    }
-
+    let (ready_tx, mut ready_rx) = unbounded_channel();
+    let notify_dir = notify_sockets(cfg, own_pid, &ready_tx)?;
     let mut sup = Supervisor {
         cfg,
         own_pid: own_pid as u32,
         pid1,
         reaps_orphans,
         ignore_terminal_signals: cfg.single_child && tty::stdio_is_tty(),
-        main_pid: spawned.pid,
-        pgid: match group {
-            GroupMode::SameGroup => None,
-            _ => Some(spawned.pid),
-        },
-        main_ended: None,
-        main_ended_at: None,
+        group,
+        capture,
+        stdout_sink,
+        stderr_sink,
+        // SAFETY: isatty only inspects the descriptor.
+        colors: cfg.multi && cfg.log_format == LogFormat::Prefix && unsafe { libc::isatty(1) == 1 },
+        width: cfg
+            .processes
+            .iter()
+            .map(|p| p.name.len())
+            .chain([6])
+            .max()
+            .unwrap_or(6),
+        ready_tx,
+        readers: Vec::new(),
+        procs: cfg.processes.iter().map(|_| Proc::default()).collect(),
         stop: StopState::Running,
-        deadline: None,
+        trigger: None,
+        stop_send: None,
+        leftover_deadline: None,
         killed_at: None,
         children_left: true,
         orphans_reaped: 0,
+        next_port_probe: None,
     };
-    sup.event_loop(&signals).await?;
-
-    // Drain: the output of processes that are gone, bounded by the deadline
-    // so that a stalled reader of pyinit's output cannot keep it alive.
-    let bound = sup.drain_deadline();
-    let drained = tokio::time::timeout_at(bound.into(), async {
-        for r in &mut readers {
-            let _ = r.await;
+    if let Some(dir) = &notify_dir {
+        for (i, p) in cfg.processes.iter().enumerate() {
+            if matches!(p.ready, Some(ReadyProbe::Notify)) {
+                sup.procs[i].notify_path = Some(dir.join(format!("{i}.sock")));
+            }
         }
-    })
-    .await
-    .is_ok();
-    let mut flushed = drained;
-    for sink in stdout_sink.iter().chain(std::iter::once(&stderr_sink)) {
-        flushed &= sink.flush_until(Some(bound));
     }
-    if !flushed {
-        tracing::warn!("output could not be written in time; the rest is dropped");
-        crate::logging::flush(Some(Instant::now() + Duration::from_millis(100)));
+    if !cfg.multi {
+        // A single command that cannot start is pyinit's own failure (127/126).
+        sup.spawn(0)?;
     }
-    let ended = sup
-        .main_ended
-        .ok_or_else(|| Error::Internal("main process status lost".into()))?;
+    drop(terminal);
+
+    let result = sup.event_loop(&signals, &mut ready_rx).await;
+    if let Some(dir) = notify_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    result?;
+    sup.drain().await;
+    let code = sup.exit_code()?;
     tracing::debug!(
-        "{} {}; {} orphan(s) reaped",
-        cfg.name,
-        ended.describe(),
+        "exiting with status {code}; {} orphan(s) reaped",
         sup.orphans_reaped
     );
-    Ok(cfg.expect.map(ended))
+    Ok(code)
+}
+
+/// Binds a `NOTIFY_SOCKET` for every process with `ready = { notify = true }`;
+/// a datagram holding `READY=1` marks it ready. Returns the sockets' directory.
+fn notify_sockets(
+    cfg: &Config,
+    own_pid: i32,
+    tx: &UnboundedSender<(usize, u64)>,
+) -> Result<Option<PathBuf>, Error> {
+    let wanted: Vec<usize> = (0..cfg.processes.len())
+        .filter(|&i| matches!(cfg.processes[i].ready, Some(ReadyProbe::Notify)))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    let dir = std::env::temp_dir().join(format!("pyinit-{own_pid}-notify"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let fail = |e: std::io::Error| Error::Internal(format!("cannot create NOTIFY_SOCKET: {e}"));
+    std::fs::create_dir_all(&dir).map_err(fail)?;
+    for i in wanted {
+        let sock = tokio::net::UnixDatagram::bind(dir.join(format!("{i}.sock"))).map_err(fail)?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            while let Ok(n) = sock.recv(&mut buf).await {
+                if buf[..n].split(|&b| b == b'\n').any(|l| l == b"READY=1") {
+                    let _ = tx.send((i, ANY_GENERATION));
+                }
+            }
+        });
+    }
+    Ok(Some(dir))
 }
 
 impl Supervisor<'_> {
-    async fn event_loop(&mut self, signals: &SignalSource) -> Result<(), Error> {
+    fn name(&self, i: usize) -> &str {
+        &self.cfg.processes[i].name
+    }
+
+    async fn event_loop(
+        &mut self,
+        signals: &SignalSource,
+        ready_rx: &mut tokio::sync::mpsc::UnboundedReceiver<(usize, u64)>,
+    ) -> Result<(), Error> {
         let far = Instant::now() + Duration::from_secs(86400 * 365);
         let mut batch: Vec<Received> = Vec::with_capacity(16);
         loop {
-            if self.main_ended.is_some() && !self.children_left {
+            self.advance(Instant::now())?;
+            if self.finished() {
                 return Ok(());
             }
-            let delay_until = match self.stop {
-                StopState::Delaying { until, .. } => Some(until),
-                _ => None,
-            };
-            let kill_at = self.deadline.filter(|_| self.killed_at.is_none());
-            let give_up_at = self.killed_at.map(|k| k + FINAL_FLUSH);
+            if let Some(k) = self.killed_at {
+                if Instant::now() >= k + FINAL_FLUSH {
+                    tracing::warn!(
+                        "processes survived SIGKILL (uninterruptible sleep?); exiting without them"
+                    );
+                    return Ok(());
+                }
+            }
+            let wake = self.next_wake();
             tokio::select! {
                 r = signals.recv(&mut batch) => {
                     r.map_err(|e| Error::Internal(format!("reading signals failed: {e}")))?;
@@ -219,20 +301,213 @@ impl Supervisor<'_> {
                         self.on_signal(rec);
                     }
                 }
-                _ = sleep_until(delay_until.unwrap_or(far).into()), if delay_until.is_some() => {
-                    if let StopState::Delaying { send, .. } = self.stop {
-                        self.begin_stop(send);
-                    }
-                }
-                _ = sleep_until(kill_at.unwrap_or(far).into()), if kill_at.is_some() => {
-                    self.kill_everything();
-                }
-                _ = sleep_until(give_up_at.unwrap_or(far).into()), if give_up_at.is_some() => {
-                    tracing::warn!("processes survived SIGKILL (uninterruptible sleep?); exiting without them");
-                    return Ok(());
-                }
+                Some((i, generation)) = ready_rx.recv() => self.on_ready(i, generation),
+                _ = sleep_until(wake.unwrap_or(far).into()), if wake.is_some() => {}
             }
         }
+    }
+
+    /// The earliest moment something is due.
+    fn next_wake(&self) -> Option<Instant> {
+        let mut times = Vec::new();
+        if let StopState::Delaying { until, .. } = self.stop {
+            times.push(until);
+        }
+        for p in &self.procs {
+            times.extend(p.backoff_until);
+            if p.pid.is_some() && !p.killed {
+                times.extend(p.stop_deadline);
+            }
+        }
+        if self.killed_at.is_none() {
+            times.extend(self.leftover_deadline);
+        }
+        times.extend(self.killed_at.map(|k| k + FINAL_FLUSH));
+        times.extend(self.next_port_probe);
+        times.into_iter().min()
+    }
+
+    fn finished(&self) -> bool {
+        self.trigger.is_some()
+            && self.procs.iter().all(|p| p.pid.is_none())
+            && self.leftover_deadline.is_some()
+            && !self.children_left
+    }
+
+    /// Applies everything that is due at `now`.
+    fn advance(&mut self, now: Instant) -> Result<(), Error> {
+        if let StopState::Delaying { until, send } = self.stop {
+            if now >= until {
+                self.begin_shutdown(Trigger::Signal, Some(send));
+            }
+        }
+        if self.trigger.is_none() {
+            for i in 0..self.procs.len() {
+                if self.procs[i].backoff_until.is_some_and(|t| now >= t) {
+                    self.procs[i].backoff_until = None;
+                    self.start(i)?;
+                }
+            }
+            self.probe_ports(now);
+            self.start_ready_dependants()?;
+        }
+        for i in 0..self.procs.len() {
+            let p = &self.procs[i];
+            if p.pid.is_some() && !p.killed && p.stop_deadline.is_some_and(|d| now >= d) {
+                self.kill_process(i);
+            }
+        }
+        if self.trigger.is_some() {
+            self.stop_in_order(now);
+            self.handle_leftovers(now);
+        }
+        Ok(())
+    }
+
+    /// Starts processes whose dependencies are all ready, in start order.
+    fn start_ready_dependants(&mut self) -> Result<(), Error> {
+        for k in 0..self.cfg.start_order.len() {
+            let i = self.cfg.start_order[k];
+            let p = &self.procs[i];
+            if p.started_once || p.done || self.trigger.is_some() {
+                continue;
+            }
+            let deps_ready = self.cfg.processes[i]
+                .depends_on
+                .iter()
+                .all(|&d| self.procs[d].ready && self.procs[d].pid.is_some());
+            if deps_ready {
+                self.start(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn probe_ports(&mut self, now: Instant) {
+        if self.next_port_probe.is_some_and(|t| now < t) {
+            return;
+        }
+        self.next_port_probe = None;
+        for i in 0..self.procs.len() {
+            let Some(ReadyProbe::Port(port)) = self.cfg.processes[i].ready else {
+                continue;
+            };
+            if self.procs[i].pid.is_none() || self.procs[i].ready {
+                continue;
+            }
+            let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
+            // Loopback answers at once (accept or RST); the timeout is a guard.
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(20)).is_ok() {
+                self.on_ready(i, self.procs[i].generation);
+            } else {
+                self.next_port_probe = Some(now + PORT_POLL);
+            }
+        }
+    }
+
+    /// Starts process `i`; a failure to start counts as an exit (multi) or
+    /// is pyinit's own error (single command).
+    fn start(&mut self, i: usize) -> Result<(), Error> {
+        match self.spawn(i) {
+            Ok(()) => Ok(()),
+            Err(e) if self.cfg.multi => {
+                tracing::error!("{}: {e}", self.name(i));
+                self.procs[i].started_once = true;
+                self.on_exit(i, Ended::Exited(e.exit_code()));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn spawn(&mut self, i: usize) -> Result<(), Error> {
+        let spec = &self.cfg.processes[i];
+        let mut env = spec.env.clone();
+        if let Some(path) = &self.procs[i].notify_path {
+            env.retain(|(k, _)| k != "NOTIFY_SOCKET");
+            env.push(("NOTIFY_SOCKET".into(), path.into()));
+        }
+        let spawned = spawn::spawn(
+            &SpawnSpec {
+                argv: &spec.argv,
+                env: &env,
+                cwd: spec.working_dir.as_deref(),
+                capture: self.capture,
+                group: self.group,
+            },
+            ChildSignalState::startup(),
+        )?;
+        if self.cfg.multi {
+            tracing::info!("{} started (pid {})", spec.name, spawned.pid);
+        } else {
+            tracing::debug!(
+                "started {} as pid {} ({})",
+                spec.name,
+                spawned.pid,
+                if self.pid1 {
+                    "as PID 1"
+                } else {
+                    "as subreaper"
+                }
+            );
+        }
+        let p = &mut self.procs[i];
+        p.pid = Some(spawned.pid);
+        p.pgid = match self.group {
+            GroupMode::SameGroup => None,
+            _ => Some(spawned.pid),
+        };
+        p.generation += 1;
+        p.started_at = Some(Instant::now());
+        p.started_once = true;
+        p.ready = spec.ready.is_none();
+        let generation = p.generation;
+        let color = self.colors.then(|| COLORS[i % COLORS.len()]);
+        for (fd, stream) in [
+            (spawned.stdout, Stream::Stdout),
+            (spawned.stderr, Stream::Stderr),
+        ] {
+            let sink = match stream {
+                Stream::Stdout => self.stdout_sink.clone(),
+                Stream::Stderr => Some(self.stderr_sink.clone()),
+            };
+            if let (Some(fd), Some(sink)) = (fd, sink) {
+                let f = Formatter::colored(
+                    self.cfg.log_format,
+                    &spec.name,
+                    self.width,
+                    spawned.pid,
+                    stream,
+                    color,
+                );
+                let hook = match &spec.ready {
+                    Some(ReadyProbe::Line(re)) => Some(ReadyHook {
+                        regex: re.clone(),
+                        tx: self.ready_tx.clone(),
+                        id: (i, generation),
+                    }),
+                    _ => None,
+                };
+                self.readers
+                    .push(tokio::spawn(pump(fd, f, self.cfg.max_line, sink, hook)));
+            }
+        }
+        if matches!(spec.ready, Some(ReadyProbe::Port(_))) {
+            self.next_port_probe = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn on_ready(&mut self, i: usize, generation: u64) {
+        let p = &mut self.procs[i];
+        if p.pid.is_none()
+            || p.ready
+            || (generation != ANY_GENERATION && generation != p.generation)
+        {
+            return;
+        }
+        p.ready = true;
+        tracing::info!("{} is ready", self.name(i));
     }
 
     fn on_signal(&mut self, rec: Received) {
@@ -252,12 +527,10 @@ impl Supervisor<'_> {
             tracing::debug!("{} dropped by --rewrite", names::name(rec.signo));
             return;
         };
-        if self.main_ended.is_some() {
-            // Leftovers are already being stopped against the deadline.
-            return;
-        }
         if !route.stop {
-            self.forward(route);
+            for i in 0..self.procs.len() {
+                self.forward(i, route);
+            }
             return;
         }
         match self.stop {
@@ -272,140 +545,301 @@ impl Supervisor<'_> {
                     send: route.send,
                 };
             }
-            StopState::Running | StopState::Delaying { .. } => self.begin_stop(route.send),
-            StopState::Stopping => self.forward(route),
+            StopState::Running | StopState::Delaying { .. } => {
+                self.begin_shutdown(Trigger::Signal, Some(route.send))
+            }
+            StopState::Stopping => {
+                // A repeated stop signal (a second Ctrl-C) goes to whatever
+                // is already stopping.
+                for i in 0..self.procs.len() {
+                    if self.procs[i].stop_deadline.is_some() {
+                        self.forward(i, route);
+                    }
+                }
+            }
         }
     }
 
-    /// Forwards the stop signal and arms the deadline.
-    fn begin_stop(&mut self, send: i32) {
+    fn begin_shutdown(&mut self, trigger: Trigger, send: Option<i32>) {
         self.stop = StopState::Stopping;
-        self.deadline = Some(Instant::now() + self.cfg.grace);
-        let target = if self.cfg.single_child {
-            Target::Main
-        } else {
-            Target::Group
-        };
-        tracing::debug!(
-            "stopping: {} sent, SIGKILL in {}",
-            names::name(send),
-            humantime::format_duration(self.cfg.grace)
-        );
-        self.forward(Route {
-            send,
-            stop: true,
-            target,
-        });
+        if self.trigger.is_none() {
+            self.trigger = Some(trigger);
+            self.stop_send = send;
+        }
+        for p in &mut self.procs {
+            p.backoff_until = None;
+            if p.pid.is_none() {
+                p.done = true;
+            }
+        }
     }
 
-    fn forward(&self, route: Route) {
-        let target = match (route.target, self.pgid) {
+    /// Sends each running process its stop signal once every process that
+    /// depends on it has stopped: dependants before their dependencies.
+    fn stop_in_order(&mut self, now: Instant) {
+        for k in (0..self.cfg.start_order.len()).rev() {
+            let i = self.cfg.start_order[k];
+            if self.procs[i].pid.is_none() || self.procs[i].stop_deadline.is_some() {
+                continue;
+            }
+            let dependants_running = (0..self.procs.len()).any(|j| {
+                self.cfg.processes[j].depends_on.contains(&i) && self.procs[j].pid.is_some()
+            });
+            if dependants_running {
+                continue;
+            }
+            let spec = &self.cfg.processes[i];
+            let send = spec.stop_signal.or(self.stop_send).unwrap_or(libc::SIGTERM);
+            self.procs[i].stop_deadline = Some(now + spec.grace);
+            tracing::debug!(
+                "stopping {}: {} sent, SIGKILL in {}",
+                spec.name,
+                names::name(send),
+                humantime::format_duration(spec.grace)
+            );
+            let target = if self.cfg.single_child {
+                Target::Main
+            } else {
+                Target::Group
+            };
+            self.forward(
+                i,
+                Route {
+                    send,
+                    stop: true,
+                    target,
+                },
+            );
+        }
+    }
+
+    fn forward(&self, i: usize, route: Route) {
+        let p = &self.procs[i];
+        let Some(pid) = p.pid else { return };
+        let target = match (route.target, p.pgid) {
             (Target::Group, Some(g)) if g > 1 => -g,
-            _ => self.main_pid,
+            _ => pid,
         };
         tracing::debug!("forwarding {} to {}", names::name(route.send), target);
-        // SAFETY: kill with plain integers; the main pid is not reaped yet
+        // SAFETY: kill with plain integers; the pid is not reaped yet
         // (signals and reaping run on this one task).
         if unsafe { libc::kill(target, route.send) } != 0 && target < 0 {
-            // The group may be gone while the main process lives on (it left it).
+            // The group may be gone while the process lives on (it left it).
             // SAFETY: as above.
-            unsafe { libc::kill(self.main_pid, route.send) };
+            unsafe { libc::kill(pid, route.send) };
         }
     }
 
     fn reap(&mut self) {
         let mut reaped = Vec::new();
         self.children_left = reaper::reap(&mut reaped);
-        let mut main_just_ended = false;
         for r in reaped {
-            if r.pid == self.main_pid && self.main_ended.is_none() {
-                if let Some(ended) = Ended::from_wait_status(r.status) {
-                    self.main_ended = Some(ended);
-                    self.main_ended_at = Some(Instant::now());
-                    main_just_ended = true;
-                }
-            } else {
-                self.orphans_reaped += 1;
-                if let Some(ended) = Ended::from_wait_status(r.status) {
+            let Some(ended) = Ended::from_wait_status(r.status) else {
+                continue;
+            };
+            match self.procs.iter().position(|p| p.pid == Some(r.pid)) {
+                Some(i) => self.on_exit(i, ended),
+                None => {
+                    self.orphans_reaped += 1;
                     tracing::debug!("reaped {}: {}", r.pid, ended.describe());
                 }
             }
         }
-        if main_just_ended {
-            self.on_main_exit();
-        }
     }
 
-    fn on_main_exit(&mut self) {
-        if let Some(ended) = self.main_ended {
-            tracing::debug!("main process {} {}", self.main_pid, ended.describe());
+    /// A managed process ended: restart it, or start the shutdown.
+    fn on_exit(&mut self, i: usize, ended: Ended) {
+        let now = Instant::now();
+        let cfg = self.cfg;
+        let spec = &cfg.processes[i];
+        let p = &mut self.procs[i];
+        let pid = p.pid.take().unwrap_or(0);
+        p.ready = false;
+        p.last = Some(ended);
+        if cfg.multi {
+            tracing::info!("{} (pid {pid}) {}", spec.name, ended.describe());
+        } else {
+            tracing::debug!("main process {pid} {}", ended.describe());
         }
-        if let StopState::Delaying { .. } = self.stop {
-            self.stop = StopState::Stopping;
-        }
-        let leftovers = self.children_left || !self.reaps_orphans;
-        if !leftovers {
+        if self.trigger.is_some() {
+            p.done = true;
             return;
         }
-        for p in self.signal_leftovers(libc::SIGTERM) {
-            tracing::debug!("leftover {} gets SIGTERM", p.pid);
+        let failed = cfg.expect.map(ended) != 0;
+        let policy = spec.restart.policy;
+        let wants_restart =
+            policy == RestartPolicy::Always || (policy == RestartPolicy::OnFailure && failed);
+        if wants_restart && matches!(self.stop, StopState::Running) {
+            let window = spec.restart.window;
+            p.restarts.retain(|&t| now.duration_since(t) < window);
+            if (p.restarts.len() as u32) < spec.restart.max_restarts {
+                let stable = p
+                    .started_at
+                    .is_some_and(|s| now.duration_since(s) >= window);
+                if stable {
+                    p.failures_in_row = 0;
+                }
+                let delay = spec.restart.delay(p.failures_in_row);
+                p.failures_in_row += 1;
+                p.restarts.push_back(now);
+                p.backoff_until = Some(now + delay);
+                tracing::info!(
+                    "restarting {} in {} ({} {} in the last {})",
+                    spec.name,
+                    humantime::format_duration(delay),
+                    p.restarts.len(),
+                    if p.restarts.len() == 1 {
+                        "restart"
+                    } else {
+                        "restarts"
+                    },
+                    humantime::format_duration(window)
+                );
+                return;
+            }
+            tracing::warn!(
+                "{} {} after {} restarts within {}; stopping everything",
+                spec.name,
+                ended.describe(),
+                p.restarts.len(),
+                humantime::format_duration(window)
+            );
+        } else if cfg.multi {
+            tracing::info!("{} ended; stopping the other processes", spec.name);
         }
-        if self.children_left && self.deadline.is_none() {
-            self.deadline = Some(Instant::now() + self.cfg.grace);
+        p.done = true;
+        self.begin_shutdown(Trigger::Exit(i), None);
+    }
+
+    /// Once no managed process runs: SIGTERM to whatever they left behind,
+    /// then SIGKILL at the deadline.
+    fn handle_leftovers(&mut self, now: Instant) {
+        if self.procs.iter().any(|p| p.pid.is_some()) {
+            return;
+        }
+        if self.leftover_deadline.is_none() {
+            // A stop already under way keeps its deadline (single process:
+            // the grace period counts from the stop signal).
+            let pending = self.procs.iter().filter_map(|p| p.stop_deadline).max();
+            let latest = now + self.cfg.grace;
+            self.leftover_deadline = Some(pending.map_or(latest, |d| d.min(latest)));
+            if self.children_left || !self.reaps_orphans {
+                let seen = procs::living_descendants();
+                for p in &seen {
+                    tracing::debug!("leftover {} gets SIGTERM", p.pid);
+                }
+                self.signal_everything(libc::SIGTERM, &seen);
+            }
+        }
+        if self.children_left
+            && self.killed_at.is_none()
+            && self.leftover_deadline.is_some_and(|d| now >= d)
+        {
+            self.kill_everything(None);
         }
     }
 
-    /// Signals everything pyinit is responsible for: the main group and, as
-    /// PID 1 or subreaper, every descendant. Returns the descendants seen.
-    fn signal_leftovers(&self, sig: i32) -> Vec<procs::ProcInfo> {
-        let seen = procs::living_descendants();
-        if let Some(g) = self.pgid.filter(|&g| g > 1) {
-            // SAFETY: kill with plain integers; g > 1 never targets init or everyone.
-            unsafe { libc::kill(-g, sig) };
+    /// A process's own deadline passed.
+    fn kill_process(&mut self, i: usize) {
+        self.procs[i].killed = true;
+        let others_running = self
+            .procs
+            .iter()
+            .enumerate()
+            .any(|(j, p)| j != i && p.pid.is_some());
+        if !others_running {
+            self.kill_everything(Some(i));
+            return;
         }
-        if self.main_ended.is_none() {
-            // SAFETY: as above; the main process is not reaped yet.
-            unsafe { libc::kill(self.main_pid, sig) };
+        let (pid, pgid) = (self.procs[i].pid.unwrap_or(0), self.procs[i].pgid);
+        let victims = match pgid {
+            Some(g) if g > 1 => procs::group_members(g),
+            _ => Vec::new(),
+        };
+        let report = self.kill_report(Some(i), &victims);
+        if let Some(g) = pgid.filter(|&g| g > 1) {
+            // SAFETY: kill with plain integers; g > 1.
+            unsafe { libc::kill(-g, libc::SIGKILL) };
+        }
+        // SAFETY: the pid is not reaped yet.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        report();
+    }
+
+    /// Signals everything pyinit is responsible for: every process group and,
+    /// as PID 1 or subreaper, every descendant (`seen`, read from /proc).
+    fn signal_everything(&self, sig: i32, seen: &[procs::ProcInfo]) {
+        for p in &self.procs {
+            if let Some(g) = p.pgid.filter(|&g| g > 1) {
+                // SAFETY: kill with plain integers; g > 1 never targets init or everyone.
+                unsafe { libc::kill(-g, sig) };
+            }
+            if let Some(pid) = p.pid {
+                // SAFETY: the pid is not reaped yet.
+                unsafe { libc::kill(pid, sig) };
+            }
         }
         if self.pid1 {
             // SAFETY: as PID 1, -1 means every process in the namespace but pyinit.
             unsafe { libc::kill(-1, sig) };
         } else if self.reaps_orphans && procs::self_pid_in_proc() == Some(self.own_pid as i32) {
-            for p in &seen {
+            for p in seen {
                 // SAFETY: pids read from /proc in pyinit's own namespace.
                 unsafe { libc::kill(p.pid, sig) };
             }
         }
-        seen
     }
 
-    fn kill_everything(&mut self) {
+    fn kill_everything(&mut self, whose_grace: Option<usize>) {
         self.killed_at = Some(Instant::now());
-        let victims = self.signal_leftovers(libc::SIGKILL);
-        if victims.is_empty() {
-            return;
-        }
-        for p in &victims {
-            tracing::debug!("SIGKILL {}", p.pid);
-        }
+        let victims = procs::living_descendants();
+        // Named before the kill: a dying process loses its command line.
+        let report = self.kill_report(whose_grace, &victims);
+        self.signal_everything(libc::SIGKILL, &victims);
+        report();
+    }
+
+    /// Reads the victims' command lines now; the returned closure logs them.
+    fn kill_report(
+        &self,
+        whose_grace: Option<usize>,
+        victims: &[procs::ProcInfo],
+    ) -> impl FnOnce() {
+        let pids: Vec<i32> = victims.iter().map(|p| p.pid).collect();
         let list: Vec<String> = victims
             .iter()
             .take(20)
             .map(|p| format!("{} ({})", p.pid, procs::command_line(p.pid, 60)))
             .collect();
         let more = victims.len().saturating_sub(list.len());
-        tracing::warn!(
-            "grace period of {} ran out; sent SIGKILL to {} process{}: {}{}",
-            humantime::format_duration(self.cfg.grace),
-            victims.len(),
-            if victims.len() == 1 { "" } else { "es" },
-            list.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
+        let grace = match whose_grace {
+            Some(i) if self.cfg.multi => format!(
+                "{} for {}",
+                humantime::format_duration(self.cfg.processes[i].grace),
+                self.name(i)
+            ),
+            Some(i) => humantime::format_duration(self.cfg.processes[i].grace).to_string(),
+            None => humantime::format_duration(self.cfg.grace).to_string(),
+        };
+        move || {
+            if pids.is_empty() {
+                return;
             }
-        );
+            for pid in &pids {
+                tracing::debug!("SIGKILL {pid}");
+            }
+            tracing::warn!(
+                "grace period of {grace} ran out; sent SIGKILL to {} process{}: {}{}",
+                pids.len(),
+                if pids.len() == 1 { "" } else { "es" },
+                list.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            );
+        }
     }
 
     /// Latest moment to finish writing output.
@@ -413,9 +847,55 @@ impl Supervisor<'_> {
         if let Some(k) = self.killed_at {
             return k + FINAL_FLUSH;
         }
-        if let Some(d) = self.deadline {
-            return d.max(Instant::now() + Duration::from_millis(50));
+        let now = Instant::now();
+        match self.leftover_deadline {
+            Some(d) => d.max(now + Duration::from_millis(50)),
+            None => now + self.cfg.grace.max(FINAL_FLUSH),
         }
-        self.main_ended_at.unwrap_or_else(Instant::now) + self.cfg.grace.max(FINAL_FLUSH)
+    }
+
+    /// Writes out the output of processes that are gone, bounded by the
+    /// deadline so that a stalled reader of pyinit's output cannot keep it alive.
+    async fn drain(&mut self) {
+        let bound = self.drain_deadline();
+        let readers = std::mem::take(&mut self.readers);
+        let drained = tokio::time::timeout_at(bound.into(), async {
+            for r in readers {
+                let _ = r.await;
+            }
+        })
+        .await
+        .is_ok();
+        let mut flushed = drained;
+        for sink in self
+            .stdout_sink
+            .iter()
+            .chain(std::iter::once(&self.stderr_sink))
+        {
+            flushed &= sink.flush_until(Some(bound));
+        }
+        if !flushed {
+            tracing::warn!("output could not be written in time; the rest is dropped");
+            crate::logging::flush(Some(Instant::now() + Duration::from_millis(100)));
+        }
+    }
+
+    /// SPEC point 6: the status of the process whose exit started the
+    /// shutdown; for a stop signal, the first non-zero status in config
+    /// order (the main process's status for a single command).
+    fn exit_code(&self) -> Result<i32, Error> {
+        let mapped = |i: usize| self.procs[i].last.map(|e| self.cfg.expect.map(e));
+        match self.trigger {
+            Some(Trigger::Exit(i)) => {
+                mapped(i).ok_or_else(|| Error::Internal("process status lost".into()))
+            }
+            _ if !self.cfg.multi => {
+                mapped(0).ok_or_else(|| Error::Internal("main process status lost".into()))
+            }
+            _ => Ok((0..self.procs.len())
+                .filter_map(mapped)
+                .find(|&c| c != 0)
+                .unwrap_or(0)),
+        }
     }
 }

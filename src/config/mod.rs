@@ -2,6 +2,9 @@
 
 pub mod duration;
 pub mod envfile;
+pub mod file;
+pub mod process;
+pub mod procfile;
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -10,6 +13,7 @@ use std::time::Duration;
 use crate::exit_status::ExpectExit;
 use crate::output::format::LogFormat;
 use crate::signals::rewrite::Router;
+pub use process::{ProcessSpec, ReadyProbe, Restart, RestartPolicy};
 
 /// Default `--grace`: one second under Docker's default stop timeout.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(9);
@@ -18,10 +22,13 @@ pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Program and arguments, passed through byte for byte.
-    pub command: Vec<OsString>,
-    /// Name used in `prefix`/`json` records: the program's base name.
-    pub name: String,
+    /// What to run; one entry for `pyinit -- COMMAND`.
+    pub processes: Vec<ProcessSpec>,
+    /// Procfile or TOML config mode (several processes).
+    pub multi: bool,
+    /// `--check-config`: print the plan and exit.
+    pub check_config: bool,
+    /// Grace for processes left behind once every managed process is gone.
     pub grace: Duration,
     pub stop_delay: Duration,
     pub router: Router,
@@ -29,9 +36,87 @@ pub struct Config {
     pub expect: ExpectExit,
     pub log_format: LogFormat,
     pub no_capture: bool,
-    /// The children's complete environment.
-    pub env: Vec<(OsString, OsString)>,
     pub max_line: usize,
+    /// Start order, dependencies first; the stop order is its reverse.
+    pub start_order: Vec<usize>,
+}
+
+/// `--check-config`: what would run, in which order, with which policies.
+pub fn plan(cfg: &Config) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let names = |idx: &[usize]| -> String {
+        idx.iter()
+            .map(|&i| cfg.processes[i].name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(
+        s,
+        "{} process{} (config OK)",
+        cfg.processes.len(),
+        if cfg.processes.len() == 1 { "" } else { "es" }
+    );
+    let _ = writeln!(s, "start order: {}", names(&cfg.start_order));
+    let stop: Vec<usize> = cfg.start_order.iter().rev().copied().collect();
+    let _ = writeln!(s, "stop order:  {}", names(&stop));
+    let _ = writeln!(
+        s,
+        "log format: {:?}; grace for leftovers {}; stop delay {}",
+        cfg.log_format,
+        humantime::format_duration(cfg.grace),
+        humantime::format_duration(cfg.stop_delay)
+    );
+    for &i in &cfg.start_order {
+        let p = &cfg.processes[i];
+        let argv: Vec<String> = p
+            .argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let _ = writeln!(s, "\n[{}]", p.name);
+        let _ = writeln!(s, "  command      {}", argv.join(" "));
+        if !p.depends_on.is_empty() {
+            let _ = writeln!(s, "  depends on   {}", names(&p.depends_on));
+        }
+        let ready = match &p.ready {
+            None => "when started".to_string(),
+            Some(ReadyProbe::Line(re)) => format!("when a line matches /{}/", re.as_str()),
+            Some(ReadyProbe::Port(port)) => format!("when 127.0.0.1:{port} accepts"),
+            Some(ReadyProbe::Notify) => "on READY=1 at NOTIFY_SOCKET".to_string(),
+        };
+        let _ = writeln!(s, "  ready        {ready}");
+        let r = &p.restart;
+        let restart = match r.policy {
+            RestartPolicy::Never => "never (its exit stops everything)".to_string(),
+            policy => format!(
+                "{} (at most {} in {}, back-off {} doubling to {})",
+                if policy == RestartPolicy::Always {
+                    "always"
+                } else {
+                    "on-failure"
+                },
+                r.max_restarts,
+                humantime::format_duration(r.window),
+                humantime::format_duration(r.backoff),
+                humantime::format_duration(r.backoff_max)
+            ),
+        };
+        let _ = writeln!(s, "  restart      {restart}");
+        let stop_sig = p.stop_signal.map_or(
+            "the received stop signal (TERM)".into(),
+            crate::signals::names::name,
+        );
+        let _ = writeln!(
+            s,
+            "  stop         {stop_sig}, SIGKILL after {}",
+            humantime::format_duration(p.grace)
+        );
+        if let Some(dir) = &p.working_dir {
+            let _ = writeln!(s, "  working dir  {}", dir.display());
+        }
+    }
+    s
 }
 
 /// The base name of a program path, for log records.
@@ -50,7 +135,7 @@ pub fn program_name(program: &OsStr) -> String {
 /// the env-file's variables, then the Python defaults where still unset.
 pub fn child_env(
     inherited: impl IntoIterator<Item = (OsString, OsString)>,
-    env_file: Vec<(OsString, OsString)>,
+    env_file: impl IntoIterator<Item = (OsString, OsString)>,
     python_defaults: bool,
 ) -> Vec<(OsString, OsString)> {
     let mut env: Vec<(OsString, OsString)> = inherited

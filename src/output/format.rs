@@ -41,7 +41,23 @@ pub struct Formatter {
 
 impl Formatter {
     pub fn new(format: LogFormat, name: &str, width: usize, pid: i32, stream: Stream) -> Self {
-        let label = format!("{name:<width$} | ").into_bytes();
+        Self::colored(format, name, width, pid, stream, None)
+    }
+
+    /// As [`Formatter::new`], with the `prefix` label in an ANSI colour
+    /// (for a terminal), as honcho does.
+    pub fn colored(
+        format: LogFormat,
+        name: &str,
+        width: usize,
+        pid: i32,
+        stream: Stream,
+        color: Option<u8>,
+    ) -> Self {
+        let label = match color {
+            Some(c) => format!("\x1b[{c}m{name:<width$} |\x1b[0m ").into_bytes(),
+            None => format!("{name:<width$} | ").into_bytes(),
+        };
         Formatter {
             format,
             label,

@@ -11,9 +11,34 @@ use super::sink::Sink;
 
 const READ_CHUNK: usize = 64 * 1024;
 
+/// Reports the first line that matches a readiness regex.
+pub struct ReadyHook {
+    pub regex: regex_lite::Regex,
+    pub tx: tokio::sync::mpsc::UnboundedSender<(usize, u64)>,
+    /// Which process and which start of it.
+    pub id: (usize, u64),
+}
+
+impl ReadyHook {
+    fn check(&mut self, line: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(line);
+        if self.regex.is_match(&text) {
+            let _ = self.tx.send(self.id);
+            return true;
+        }
+        false
+    }
+}
+
 /// Reads `pipe` until EOF, writing its lines through `formatter` into
 /// `sink`. The partial last line is written when the pipe closes.
-pub async fn pump(pipe: OwnedFd, formatter: Formatter, max_line: usize, sink: Sink) {
+pub async fn pump(
+    pipe: OwnedFd,
+    formatter: Formatter,
+    max_line: usize,
+    sink: Sink,
+    mut ready: Option<ReadyHook>,
+) {
     if let Err(e) = set_nonblocking(&pipe) {
         tracing::warn!("cannot capture output: {e}");
         return;
@@ -35,7 +60,16 @@ pub async fn pump(pipe: OwnedFd, formatter: Formatter, max_line: usize, sink: Si
             Ok(n) => n,
         };
         let mut out = Vec::with_capacity(n + n / 4 + 64);
-        splitter.push(&buf[..n], &mut |piece| formatter.write(piece, &mut out));
+        let mut matched = false;
+        splitter.push(&buf[..n], &mut |piece| {
+            if let (Some(hook), super::lines::Piece::Line(line)) = (ready.as_mut(), piece) {
+                matched |= hook.check(line);
+            }
+            formatter.write(piece, &mut out)
+        });
+        if matched {
+            ready = None;
+        }
         sink.send(out).await;
     }
     let mut out = Vec::new();
