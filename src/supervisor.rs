@@ -176,6 +176,7 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
     let stderr_sink = Sink::new(2, QUEUE_BYTES).map_err(writer_error)?;
     crate::logging::attach_stderr_sink(stderr_sink.clone());
 
+    warn_inherited_ignored_stop_signals(cfg);
     let (ready_tx, mut ready_rx) = unbounded_channel();
     let notify_dir = notify_sockets(cfg, own_pid, &ready_tx)?;
     let mut sup = Supervisor {
@@ -234,6 +235,35 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
         sup.orphans_reaped
     );
     Ok(code)
+}
+
+/// A stop signal that was ignored when pyinit started is ignored by the
+/// children too (pyinit hands them its start-up dispositions, as tini
+/// does): say so, since stopping with it will then wait for the deadline.
+/// The usual cause is a non-interactive shell's `&`, which ignores INT and QUIT.
+fn warn_inherited_ignored_stop_signals(cfg: &Config) {
+    // What `docker stop` ends up sending, what the user rewrote signals to,
+    // and the configured stop signals; INT and QUIT alone are not worth a word.
+    let mut sent: Vec<i32> = cfg
+        .router
+        .route(libc::SIGTERM)
+        .map(|r| r.send)
+        .into_iter()
+        .chain(cfg.router.targets())
+        .chain(cfg.processes.iter().filter_map(|p| p.stop_signal))
+        .collect();
+    sent.sort_unstable();
+    sent.dedup();
+    for sig in sent {
+        if crate::signals::mask::ignored_at_startup(sig) {
+            tracing::warn!(
+                "{} was ignored when pyinit started, and the children inherit that: \
+                 stopping them with it will wait for the grace period (start pyinit with \
+                 default signal dispositions, e.g. not as a shell's background job)",
+                names::name(sig)
+            );
+        }
+    }
 }
 
 /// Binds a `NOTIFY_SOCKET` for every process with `ready = { notify = true }`;

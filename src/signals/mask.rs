@@ -61,6 +61,13 @@ fn set_to_bits(set: &libc::sigset_t) -> u64 {
     bits
 }
 
+/// Whether `sig` was ignored (`SIG_IGN`) when pyinit started; the children
+/// inherit that.
+pub fn ignored_at_startup(sig: i32) -> bool {
+    capture_startup();
+    (1..=MAX_SIGNAL).contains(&sig) && STARTUP_IGNORED.load(Ordering::SeqCst) & bit(sig) != 0
+}
+
 /// Builds a `sigset_t` from a bit set (bit n-1 = signal n).
 pub fn bits_to_set(bits: u64) -> libc::sigset_t {
     // SAFETY: sigemptyset initialises the value before sigaddset touches it.

@@ -61,6 +61,11 @@ impl Router {
         }
     }
 
+    /// The signals the rules send (not the dropped ones).
+    pub fn targets(&self) -> impl Iterator<Item = i32> + '_ {
+        self.rules.iter().map(|r| r.to).filter(|&t| t != 0)
+    }
+
     /// `None` when a rule drops the signal: then it does nothing at all.
     pub fn route(&self, received: i32) -> Option<Route> {
         // The last rule for a signal wins, as later flags override earlier ones.
