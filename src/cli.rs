@@ -518,8 +518,7 @@ impl Cli {
         } else if let Some(path) = &self.config {
             let text = read_text(path, "--config")?;
             let at = |e: String| Error::Usage(format!("{}: {e}", path.display()));
-            let file = config::file::parse(&text).map_err(at)?;
-            let (defaults, procs) = config::file::resolve(&text, &file).map_err(at)?;
+            let (defaults, procs) = config::file::load(&text).map_err(at)?;
             // Top-level keys are defaults; flags (and PYINIT_* variables) win.
             let explicit = |name: &str| self.explicit.contains(&name);
             if !explicit("grace") {
