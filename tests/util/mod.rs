@@ -402,3 +402,209 @@ pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 pub const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+// ---- Added for the output, gunicorn and tty tests ----
+
+impl Running {
+    /// Waits until all of stdout so far satisfies `pred` (on raw bytes, for
+    /// output that is not whole lines); returns the bytes seen.
+    pub fn wait_stdout_bytes(&self, timeout: Duration, pred: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+        let deadline = Instant::now() + timeout;
+        let mut g = self.stdout.data.lock().unwrap();
+        loop {
+            if pred(&g.0) {
+                return g.0.clone();
+            }
+            let now = Instant::now();
+            if g.1 || now >= deadline {
+                panic!(
+                    "stdout did not reach the expected state within {timeout:?}; {} bytes so far:\n{}",
+                    g.0.len(),
+                    String::from_utf8_lossy(&g.0[g.0.len().saturating_sub(2000)..])
+                );
+            }
+            g = self.stdout.grew.wait_timeout(g, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Everything on stderr so far.
+    pub fn stderr_now(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.data.lock().unwrap().0).into_owned()
+    }
+}
+
+impl Builder {
+    /// Like [`Builder::spawn`], but pyinit's stdout is a pipe whose read end
+    /// is returned and that nobody reads: a stalled log reader. Stderr is
+    /// collected as usual; `Running`'s stdout stays empty.
+    pub fn spawn_stalled_stdout(self) -> (Running, std::os::fd::OwnedFd) {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let mut fds = [0; 2];
+        // SAFETY: fds is a two-element array.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: two fresh descriptors owned by nobody else.
+        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let mut cmd = self.command();
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(w))
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("cannot start pyinit");
+        drop(cmd); // closes the test's copy of the write end
+        let stdout = Arc::new(Captured::default());
+        stdout.data.lock().unwrap().1 = true;
+        let stderr = Arc::new(Captured::default());
+        collect(child.stderr.take().unwrap(), stderr.clone());
+        (
+            Running {
+                child,
+                pid1: self.pid1,
+                stdout,
+                stderr,
+                started: Instant::now(),
+                exit: None,
+            },
+            r,
+        )
+    }
+}
+
+/// Bytes waiting unread in a pipe (FIONREAD).
+pub fn pipe_unread(fd: &impl std::os::fd::AsRawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    assert_eq!(rc, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+    n as usize
+}
+
+/// Runs `cmd` to completion (stdin null, stdout and stderr collected),
+/// failing the test after `timeout` (and killing the process).
+pub fn run_bounded(mut cmd: Command, timeout: Duration) -> Outcome {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = cmd.spawn().expect("cannot start command");
+    let out = Arc::new(Captured::default());
+    let err = Arc::new(Captured::default());
+    collect(child.stdout.take().unwrap(), out.clone());
+    collect(child.stderr.take().unwrap(), err.clone());
+    let deadline = started + timeout;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            break st;
+        }
+        if Instant::now() >= deadline {
+            let pid = child.id() as i32;
+            for p in descendants_of(pid).into_iter().chain([pid]) {
+                // SAFETY: kill with plain integers.
+                unsafe { libc::kill(p, libc::SIGKILL) };
+            }
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} did not finish within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.data.lock().unwrap().0),
+                String::from_utf8_lossy(&err.data.lock().unwrap().0)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = started.elapsed();
+    use std::os::unix::process::ExitStatusExt;
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    let read_all = |c: &Captured| {
+        let end = Instant::now() + Duration::from_secs(5);
+        let mut g = c.data.lock().unwrap();
+        while !g.1 && Instant::now() < end {
+            g = c.grew.wait_timeout(g, Duration::from_millis(50)).unwrap().0;
+        }
+        g.0.clone()
+    };
+    Outcome {
+        code,
+        stdout: read_all(&out),
+        stderr: read_all(&err),
+        elapsed,
+    }
+}
+
+// ---- Added for the signal, exit, reaping and shutdown tests ----
+
+impl Builder {
+    /// Like [`Builder::spawn`], but started through `wrapper` (a program and
+    /// its first arguments, which must end by exec'ing the rest of its argv:
+    /// `unshare … pyinit …`), e.g. to give pyinit a particular signal mask.
+    /// The process id stays the same across the exec.
+    pub fn spawn_wrapped<I, S>(self, wrapper: I) -> Running
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let inner = self.command();
+        let mut w = wrapper.into_iter();
+        let mut cmd = Command::new(w.next().expect("wrapper program"));
+        cmd.args(w)
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: setsid is async-signal-safe (as in `command`).
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("cannot start wrapper");
+        let stdout = Arc::new(Captured::default());
+        let stderr = Arc::new(Captured::default());
+        collect(child.stdout.take().unwrap(), stdout.clone());
+        collect(child.stderr.take().unwrap(), stderr.clone());
+        Running {
+            child,
+            pid1: self.pid1,
+            stdout,
+            stderr,
+            started: Instant::now(),
+            exit: None,
+        }
+    }
+}
+
+/// A `Sig*`/`ShdPnd` field of /proc/PID/status as a bit set (bit N-1 =
+/// signal N); None if the process is gone.
+pub fn proc_sigset(pid: i32, key: &str) -> Option<u64> {
+    u64::from_str_radix(&proc_status_field(pid, key)?, 16).ok()
+}
+
+/// Bit set of signal numbers, as /proc shows them.
+pub fn sigbits(signals: &[i32]) -> u64 {
+    signals.iter().fold(0, |acc, &s| acc | 1u64 << (s - 1))
+}
+
+/// Whether `sig` is still pending for the process (not yet taken by any of
+/// its threads, e.g. through pyinit's signalfd).
+pub fn signal_pending(pid: i32, sig: i32) -> bool {
+    proc_sigset(pid, "ShdPnd").unwrap_or(0) & sigbits(&[sig]) != 0
+}
+
+/// The `comm` of a process (None if gone).
+pub fn proc_comm(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end().to_string())
+}
+
+/// The pid a process has in its innermost pid namespace (last `NSpid` field).
+pub fn ns_pid(host_pid: i32) -> Option<i32> {
+    proc_status_field(host_pid, "NSpid")?
+        .split_whitespace()
+        .last()?
+        .parse()
+        .ok()
+}
