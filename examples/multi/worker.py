@@ -1,0 +1,28 @@
+"""The background worker: takes jobs until told to stop, then finishes the
+current one (the graceful stop pyinit gives it time for)."""
+import logging
+import signal
+import time
+import urllib.request
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+stopping = False
+
+
+def stop(signum, _frame):
+    global stopping
+    logging.info("got %s, finishing the current job", signal.Signals(signum).name)
+    stopping = True
+
+
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGQUIT, stop)
+
+job = 0
+while not stopping:
+    job += 1
+    # The web process is ready before the worker starts (depends_on + ready).
+    with urllib.request.urlopen("http://127.0.0.1:8000/", timeout=2) as r:
+        logging.info("job %d: web says %s", job, r.read().decode().strip())
+    time.sleep(1)
+logging.info("worker stopped cleanly after %d jobs", job)
