@@ -353,7 +353,10 @@ impl Supervisor<'_> {
             times.extend(self.leftover_deadline);
         }
         times.extend(self.killed_at.map(|k| k + FINAL_FLUSH));
-        times.extend(self.next_port_probe);
+        if self.trigger.is_none() {
+            // Readiness matters only for starting dependants.
+            times.extend(self.next_port_probe);
+        }
         times.into_iter().min()
     }
 
