@@ -62,8 +62,8 @@ pub fn plan(cfg: &Config) -> String {
     let _ = writeln!(s, "stop order:  {}", names(&stop));
     let _ = writeln!(
         s,
-        "log format: {:?}; grace for leftovers {}; stop delay {}",
-        cfg.log_format,
+        "log format: {}; grace for leftovers {}; stop delay {}",
+        cfg.log_format.as_str(),
         humantime::format_duration(cfg.grace),
         humantime::format_duration(cfg.stop_delay)
     );
