@@ -279,10 +279,22 @@ fn notify_sockets(
     if wanted.is_empty() {
         return Ok(None);
     }
-    let dir = std::env::temp_dir().join(format!("pyinit-{own_pid}-notify"));
-    let _ = std::fs::remove_dir_all(&dir);
     let fail = |e: std::io::Error| Error::Internal(format!("cannot create NOTIFY_SOCKET: {e}"));
-    std::fs::create_dir_all(&dir).map_err(fail)?;
+    // Every pyinit in a PID namespace is pid 1, and several may share /tmp:
+    // a fresh directory of our own, never someone else's.
+    let mut attempt = 0u32;
+    let dir = loop {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("pyinit-{own_pid}-{nanos:x}-{attempt}"));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => break dir,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            Err(e) => return Err(fail(e)),
+        }
+    };
     for i in wanted {
         let sock = tokio::net::UnixDatagram::bind(dir.join(format!("{i}.sock"))).map_err(fail)?;
         let tx = tx.clone();

@@ -151,9 +151,8 @@ build_pyinit() {
         [[ -x $bin ]] || die "E2E_PYINIT=$bin is not an executable file"
     else
         log "pyinit: cargo build --release --target $TRIPLE (+crt-static)"
-        (cd "$REPO" && RUSTFLAGS="-C target-feature=+crt-static" \
-            timeout 900 cargo build --quiet --release --target "$TRIPLE" --bin pyinit) \
-            || die "cargo build failed"
+        (cd "$REPO" && timeout 900 ./scripts/build-static.sh >/dev/null) \
+            || die "scripts/build-static.sh failed"
     fi
     # A private copy: a concurrent rebuild must not swap the binary mid-run.
     cp "$bin" "$RUN/pyinit"

@@ -138,13 +138,12 @@ pub fn child_env(
     env_file: impl IntoIterator<Item = (OsString, OsString)>,
     python_defaults: bool,
 ) -> Vec<(OsString, OsString)> {
-    let mut env: Vec<(OsString, OsString)> = inherited
-        .into_iter()
-        .filter(|(k, _)| !k.as_bytes().starts_with(b"PYINIT_"))
-        .collect();
+    let mut env: Vec<(OsString, OsString)> = inherited.into_iter().collect();
     for (k, v) in env_file {
         set(&mut env, k, v);
     }
+    // pyinit's own settings never reach the app, wherever they came from.
+    env.retain(|(k, _)| !k.as_bytes().starts_with(b"PYINIT_"));
     if python_defaults {
         for key in ["PYTHONUNBUFFERED", "PYTHONFAULTHANDLER"] {
             if !env.iter().any(|(k, _)| k == key) {

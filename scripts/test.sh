@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The whole test suite of pyinit, as CI runs it:
+#
+#   1. make sure the tools the tests need are installed (unshare from
+#      util-linux, file, a C toolchain with libc.a, python3 with venv, the
+#      rustfmt and clippy components), installing what is missing when root;
+#   2. create or reuse target/test-venv with the packages of
+#      scripts/test-requirements.txt (gunicorn);
+#   3. cargo fmt --check, cargo clippy --all-targets -D warnings,
+#      cargo test (unit + integration, pyinit as PID 1 under unshare);
+#   4. build the static release binary and check that it is static and
+#      stripped (scripts/build-static.sh), and print its size;
+#   5. run pyinit as the ENTRYPOINT of real runc containers
+#      (docker/e2e/run.sh).
+#
+# Every check in steps 3-4 runs even when an earlier one failed; the script
+# prints a summary and exits non-zero if any step failed. Set-up failures
+# (step 1-2) stop it at once. Works without a terminal or stdin.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$(pwd)
+
+venv="$root/target/test-venv"
+requirements="$root/scripts/test-requirements.txt"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export DEBIAN_FRONTEND=noninteractive
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+start_all=$SECONDS
+section() { printf '\n==> %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- 1. tools
+section "checking tools"
+
+apt_updated=0
+apt_install() {
+    if [[ $(id -u) -ne 0 ]]; then
+        die "missing: $* (install them, or run this script as root)"
+    fi
+    command -v apt-get >/dev/null 2>&1 || die "missing: $* (no apt-get to install them)"
+    if [[ $apt_updated -eq 0 ]]; then
+        note "apt-get update"
+        apt-get update -qq </dev/null
+        apt_updated=1
+    fi
+    note "apt-get install $*"
+    apt-get install -y -qq --no-install-recommends "$@" </dev/null >/dev/null
+}
+
+missing=()
+command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+command -v file >/dev/null 2>&1 || missing+=(file)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+# The static build links glibc's libc.a (libc6-dev).
+compgen -G "/usr/lib/*-linux-gnu/libc.a" >/dev/null || [[ -e /usr/lib/libc.a ]] || missing+=(libc6-dev)
+python3 -c 'import sys' >/dev/null 2>&1 || missing+=(python3)
+if [[ ${#missing[@]} -gt 0 ]]; then
+    apt_install "${missing[@]}"
+fi
+
+command -v cargo >/dev/null 2>&1 || die "cargo is not installed (https://rustup.rs)"
+for component in rustfmt clippy; do
+    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null 2>&1 || die "cargo $component is missing and rustup is not available"
+        note "rustup component add $component"
+        rustup component add "$component"
+    fi
+done
+
+note "$(cargo --version)"
+note "$(python3 --version 2>&1) ($(command -v python3))"
+note "$(unshare --version 2>&1 | head -n 1)"
+
+# ------------------------------------------------------- 2. the test venv
+section "test venv: ${venv#"$root"/}"
+
+venv_works() {
+    [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c 'import sys' >/dev/null 2>&1
+}
+
+make_venv() {
+    rm -rf "$venv"
+    python3 -m venv "$venv" >/dev/null 2>&1 && venv_works
+}
+
+if venv_works; then
+    note "reusing the existing venv"
+else
+    note "creating it with python3 -m venv"
+    if ! make_venv; then
+        # Debian's python3 ships venv (ensurepip) in a separate package.
+        note "python3 -m venv failed; installing python3-venv"
+        apt_install python3-venv
+        make_venv || die "python3 -m venv still fails; see: python3 -m venv /tmp/venv-check"
+    fi
+fi
+
+req_hash=$(sha256sum "$requirements" | cut -d' ' -f1)
+stamp="$venv/.pyinit-requirements.sha256"
+if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$req_hash" ]] ||
+    ! "$venv/bin/python" -c 'import gunicorn' >/dev/null 2>&1; then
+    note "pip install -r ${requirements#"$root"/}"
+    "$venv/bin/python" -m pip install --quiet --no-input -r "$requirements" </dev/null
+    echo "$req_hash" >"$stamp"
+fi
+"$venv/bin/gunicorn" --version >/dev/null 2>&1 || die "$venv/bin/gunicorn does not run"
+note "$("$venv/bin/gunicorn" --version)"
+
+# ---------------------------------------------------------- 3-4. checks
+failed=()
+passed=()
+
+# Runs one named check; records the result and never stops the script.
+check() {
+    local name=$1
+    shift
+    section "$name"
+    printf '    $ %s\n' "$*"
+    local t0=$SECONDS
+    if "$@" </dev/null; then
+        passed+=("$name ($((SECONDS - t0))s)")
+    else
+        local rc=$?
+        failed+=("$name (exit $rc)")
+        printf '    FAILED: %s (exit %d)\n' "$name" "$rc"
+    fi
+}
+
+color=never
+[[ -t 1 ]] && color=auto
+check "rustfmt" cargo fmt --all -- --check --color="$color"
+check "clippy" cargo clippy --all-targets -- -D warnings
+check "tests" cargo test --no-fail-fast
+check "static release binary" ./scripts/build-static.sh
+# pyinit as the ENTRYPOINT of a real OCI container under runc (docker stop's
+# TERM, timeout, KILL); builds a cached Debian rootfs on first use.
+check "container e2e (runc)" ./docker/e2e/run.sh
+
+# ----------------------------------------------------------------- summary
+section "summary ($((SECONDS - start_all))s)"
+for p in "${passed[@]}"; do
+    printf '    ok      %s\n' "$p"
+done
+for f in "${failed[@]+"${failed[@]}"}"; do
+    printf '    FAILED  %s\n' "$f"
+done
+if [[ ${#failed[@]} -gt 0 ]]; then
+    exit 1
+fi
+echo "    all checks passed"
