@@ -291,7 +291,9 @@ fn notify_sockets(
         let dir = std::env::temp_dir().join(format!("pyinit-{own_pid}-{nanos:x}-{attempt}"));
         match std::fs::create_dir(&dir) {
             Ok(()) => break dir,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                attempt += 1
+            }
             Err(e) => return Err(fail(e)),
         }
     };
