@@ -166,14 +166,8 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
     } else {
         GroupMode::NewSession
     };
-    let writer_error =
-        |e: std::io::Error| Error::Internal(format!("cannot start output writer: {e}"));
-    let stdout_sink = if capture {
-        Some(Sink::new(1, QUEUE_BYTES).map_err(writer_error)?)
-    } else {
-        None
-    };
-    let stderr_sink = Sink::new(2, QUEUE_BYTES).map_err(writer_error)?;
+    let stdout_sink = capture.then(|| Sink::new(1, QUEUE_BYTES));
+    let stderr_sink = Sink::new(2, QUEUE_BYTES);
     crate::logging::attach_stderr_sink(stderr_sink.clone());
 
     warn_inherited_ignored_stop_signals(cfg);

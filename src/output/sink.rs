@@ -37,6 +37,9 @@ struct Shared {
     /// Wakes producers waiting for space.
     space: Notify,
     broken: AtomicBool,
+    /// The writer thread starts with the first record, so a quiet app (and
+    /// pyinit's start-up) never pays for it. `false` if it could not start.
+    writer: std::sync::OnceLock<bool>,
 }
 
 #[derive(Clone)]
@@ -45,27 +48,44 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// Starts the writer thread for `fd` (1 or 2).
-    pub fn new(fd: RawFd, cap: usize) -> std::io::Result<Sink> {
-        let shared = Arc::new(Shared {
-            fd,
-            cap,
-            state: Mutex::new(State {
-                queue: VecDeque::new(),
-                bytes: 0,
-                busy: false,
+    /// A sink for `fd` (1 or 2); its writer thread starts on first use.
+    pub fn new(fd: RawFd, cap: usize) -> Sink {
+        Sink {
+            shared: Arc::new(Shared {
+                fd,
+                cap,
+                state: Mutex::new(State {
+                    queue: VecDeque::new(),
+                    bytes: 0,
+                    busy: false,
+                }),
+                work: Condvar::new(),
+                idle: Condvar::new(),
+                space: Notify::new(),
+                broken: AtomicBool::new(false),
+                writer: std::sync::OnceLock::new(),
             }),
-            work: Condvar::new(),
-            idle: Condvar::new(),
-            space: Notify::new(),
-            broken: AtomicBool::new(false),
-        });
-        let thread_shared = shared.clone();
-        std::thread::Builder::new()
-            .name(format!("pyinit-out{fd}"))
-            .stack_size(64 * 1024)
-            .spawn(move || writer(&thread_shared))?;
-        Ok(Sink { shared })
+        }
+    }
+
+    /// Starts the writer thread if it is not running; `false` when no
+    /// thread can be had (then records are written inline, blocking).
+    fn writer_running(&self) -> bool {
+        *self.shared.writer.get_or_init(|| {
+            let shared = self.shared.clone();
+            std::thread::Builder::new()
+                .name(format!("pyinit-out{}", self.shared.fd))
+                .stack_size(64 * 1024)
+                .spawn(move || writer(&shared))
+                .is_ok()
+        })
+    }
+
+    /// Last resort when no writer thread could start: write in place.
+    fn write_inline(&self, buf: &[u8]) {
+        if !self.shared.broken.load(Ordering::Relaxed) && write_all(self.shared.fd, buf).is_err() {
+            self.shared.broken.store(true, Ordering::Relaxed);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -78,6 +98,10 @@ impl Sink {
     /// Queues `buf`, waiting while the queue is full.
     pub async fn send(&self, buf: Vec<u8>) {
         if buf.is_empty() {
+            return;
+        }
+        if !self.writer_running() {
+            self.write_inline(&buf);
             return;
         }
         let mut buf = Some(buf);
@@ -102,6 +126,10 @@ impl Sink {
     /// Queues `buf` at once, ignoring the bound: for pyinit's own rare
     /// diagnostics, which must never wait behind a stalled reader.
     pub fn send_now(&self, buf: Vec<u8>) {
+        if !self.writer_running() {
+            self.write_inline(&buf);
+            return;
+        }
         let mut st = self.lock();
         st.bytes += buf.len();
         st.queue.push_back(buf);
@@ -207,7 +235,7 @@ mod tests {
     #[test]
     fn writes_in_order_and_flushes() {
         let (r, w) = pipe();
-        let sink = Sink::new(w.as_raw_fd(), 1024).unwrap();
+        let sink = Sink::new(w.as_raw_fd(), 1024);
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -228,7 +256,7 @@ mod tests {
     #[test]
     fn flush_gives_up_at_the_deadline_when_nobody_reads() {
         let (_r, w) = pipe();
-        let sink = Sink::new(w.as_raw_fd(), 1 << 20).unwrap();
+        let sink = Sink::new(w.as_raw_fd(), 1 << 20);
         // More than a pipe holds, so the writer blocks.
         sink.send_now(vec![b'x'; 1 << 20]);
         let start = Instant::now();

@@ -106,8 +106,11 @@ impl ChildSignalState {
     /// Async-signal-safe: only `sigaction` and `pthread_sigmask` on prepared
     /// data. Meant to run between `fork` and `exec`.
     pub unsafe fn apply_in_child(&self) {
+        // Caught signals reset to SIG_DFL at exec by themselves; pyinit
+        // ignores none but SIGPIPE (Rust's runtime does), so only those and
+        // the start-up ignored set need a call.
         for sig in 1..=MAX_SIGNAL {
-            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            if self.ignored & bit(sig) == 0 && sig != libc::SIGPIPE {
                 continue;
             }
             let handler = if self.ignored & bit(sig) != 0 {
@@ -130,10 +133,13 @@ impl ChildSignalState {
 /// ignored at start-up still reaches the signalfd.
 pub fn block_for_signalfd(bits: u64) -> std::io::Result<()> {
     let set = bits_to_set(bits);
+    // Only SIGPIPE (ignored by Rust's runtime) and signals ignored at
+    // start-up differ from SIG_DFL.
+    let reset = bits & (STARTUP_IGNORED.load(Ordering::SeqCst) | bit(libc::SIGPIPE));
     // SAFETY: plain syscalls on initialised values.
     unsafe {
         for sig in 1..=MAX_SIGNAL {
-            if bits & bit(sig) != 0 {
+            if reset & bit(sig) != 0 {
                 let mut act: libc::sigaction = std::mem::zeroed();
                 act.sa_sigaction = libc::SIG_DFL;
                 libc::sigemptyset(&mut act.sa_mask);
