@@ -96,7 +96,15 @@ pub fn main_entry(args: impl IntoIterator<Item = OsString>) -> i32 {
     // No early return after this point without flushing the output.
     let result = runtime.block_on(supervisor::run(&config, signal_fd));
     match result {
-        Ok(code) => code,
+        Ok(code) => {
+            // The last diagnostics (e.g. the exit line under -v) are queued
+            // behind the writer thread; bounded, as a stalled stderr must
+            // not keep PID 1 alive.
+            logging::flush(Some(
+                std::time::Instant::now() + std::time::Duration::from_millis(200),
+            ));
+            code
+        }
         Err(e) => {
             tracing::error!("{e}");
             logging::flush(Some(

@@ -694,12 +694,20 @@ impl Supervisor<'_> {
         let cfg = self.cfg;
         let spec = &cfg.processes[i];
         let p = &mut self.procs[i];
-        let pid = p.pid.take().unwrap_or(0);
+        let pid = p.pid.take();
         p.ready = false;
         p.last = Some(ended);
         if cfg.multi {
-            tracing::info!("{} (pid {pid}) {}", spec.name, ended.describe());
+            match pid {
+                Some(pid) => tracing::info!("{} (pid {pid}) {}", spec.name, ended.describe()),
+                None => tracing::info!(
+                    "{} could not be started (status {})",
+                    spec.name,
+                    ended.code()
+                ),
+            }
         } else {
+            let pid = pid.unwrap_or(0);
             tracing::debug!("main process {pid} {}", ended.describe());
         }
         if self.trigger.is_some() {
