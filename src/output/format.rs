@@ -77,33 +77,105 @@ impl Formatter {
         }
     }
 
+    pub fn is_raw(&self) -> bool {
+        self.format == LogFormat::Raw
+    }
+
+    /// A formatter for the lines of one read: in `json`, the timestamp and
+    /// the record head are made once per read, not once per line.
+    pub fn for_chunk(&self) -> ChunkFormatter<'_> {
+        let head = (self.format == LogFormat::Json).then(|| {
+            let ts = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+            JsonHead::new(&ts, &self.name, self.pid, self.stream.as_str())
+        });
+        ChunkFormatter { f: self, head }
+    }
+
     /// Appends the record(s) for `piece` to `out`.
     pub fn write(&self, piece: Piece<'_>, out: &mut Vec<u8>) {
-        match self.format {
-            LogFormat::Raw => {
+        self.for_chunk().write(piece, out)
+    }
+}
+
+/// [`Formatter`] with what is shared by every line of one read.
+pub struct ChunkFormatter<'a> {
+    f: &'a Formatter,
+    head: Option<JsonHead>,
+}
+
+impl ChunkFormatter<'_> {
+    /// Appends the record(s) for `piece` to `out`.
+    pub fn write(&self, piece: Piece<'_>, out: &mut Vec<u8>) {
+        let f = self.f;
+        match (&self.head, f.format) {
+            (Some(head), _) => {
+                let text = String::from_utf8_lossy(piece.bytes());
+                head.records(&text, matches!(piece, Piece::Part(_)), out);
+            }
+            (None, LogFormat::Prefix) => {
+                out.extend_from_slice(&f.label);
+                out.extend_from_slice(piece.bytes());
+                out.push(b'\n');
+            }
+            (None, _) => {
                 out.extend_from_slice(piece.bytes());
                 if let Piece::Line(_) = piece {
                     out.push(b'\n');
                 }
             }
-            LogFormat::Prefix => {
-                out.extend_from_slice(&self.label);
-                out.extend_from_slice(piece.bytes());
-                out.push(b'\n');
+        }
+    }
+}
+
+/// `{"ts":...,"name":...,"pid":...,"stream":...,"line":` for one source and
+/// one moment, and how much of a 16 KiB record is left for the line.
+pub struct JsonHead {
+    head: Vec<u8>,
+    budget: usize,
+}
+
+impl JsonHead {
+    pub fn new(ts: &str, name: &str, pid: i32, stream: &str) -> Self {
+        let mut head = Vec::with_capacity(96);
+        head.extend_from_slice(b"{\"ts\":\"");
+        head.extend_from_slice(ts.as_bytes());
+        head.extend_from_slice(b"\",\"name\":");
+        // Writing JSON strings into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut head, name);
+        head.extend_from_slice(
+            format!(",\"pid\":{pid},\"stream\":\"{stream}\",\"line\":").as_bytes(),
+        );
+        // The head, the quotes, `,"partial":true` and `}\n`.
+        let overhead = head.len() + 2 + ",\"partial\":true".len() + 2;
+        JsonHead {
+            head,
+            budget: JSON_RECORD_MAX.saturating_sub(overhead).max(64),
+        }
+    }
+
+    /// Writes `text` as one record, or as several partial ones when its
+    /// escaped form would make a record longer than [`JSON_RECORD_MAX`].
+    pub fn records(&self, text: &str, partial: bool, out: &mut Vec<u8>) {
+        let mut rest = text;
+        loop {
+            // Escaping at most sextuples a byte: short lines need no scan.
+            let cut = if rest.len() * 6 <= self.budget {
+                rest.len()
+            } else {
+                split_at_escaped_len(rest, self.budget)
+            };
+            let (chunk, tail) = rest.split_at(cut);
+            let last = tail.is_empty();
+            out.extend_from_slice(&self.head);
+            let _ = serde_json::to_writer(&mut *out, chunk);
+            if partial || !last {
+                out.extend_from_slice(b",\"partial\":true");
             }
-            LogFormat::Json => {
-                let text = String::from_utf8_lossy(piece.bytes());
-                let partial = matches!(piece, Piece::Part(_));
-                json_records(
-                    &self.name,
-                    self.pid,
-                    self.stream.as_str(),
-                    &text,
-                    partial,
-                    SystemTime::now(),
-                    out,
-                );
+            out.extend_from_slice(b"}\n");
+            if last {
+                break;
             }
+            rest = tail;
         }
     }
 }
@@ -121,43 +193,7 @@ pub fn json_records(
     out: &mut Vec<u8>,
 ) {
     let ts = humantime::format_rfc3339_millis(now).to_string();
-    let head_len = record(&ts, name, pid, stream, "", true, &mut Vec::new());
-    let budget = JSON_RECORD_MAX.saturating_sub(head_len).max(64);
-    let mut rest = text;
-    loop {
-        let cut = split_at_escaped_len(rest, budget);
-        let (chunk, tail) = rest.split_at(cut);
-        let last = tail.is_empty();
-        record(&ts, name, pid, stream, chunk, partial || !last, out);
-        if last {
-            break;
-        }
-        rest = tail;
-    }
-}
-
-fn record(
-    ts: &str,
-    name: &str,
-    pid: i32,
-    stream: &str,
-    line: &str,
-    partial: bool,
-    out: &mut Vec<u8>,
-) -> usize {
-    let start = out.len();
-    out.extend_from_slice(b"{\"ts\":\"");
-    out.extend_from_slice(ts.as_bytes());
-    out.extend_from_slice(b"\",\"name\":");
-    // Writing JSON strings into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, name);
-    out.extend_from_slice(format!(",\"pid\":{pid},\"stream\":\"{stream}\",\"line\":").as_bytes());
-    let _ = serde_json::to_writer(&mut *out, line);
-    if partial {
-        out.extend_from_slice(b",\"partial\":true");
-    }
-    out.extend_from_slice(b"}\n");
-    out.len() - start
+    JsonHead::new(&ts, name, pid, stream).records(text, partial, out);
 }
 
 /// Byte length of `c` once JSON-escaped the way serde_json does it.

@@ -9,7 +9,8 @@ use super::format::Formatter;
 use super::lines::LineSplitter;
 use super::sink::Sink;
 
-const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read at once, and the pipe size asked for.
+const READ_CHUNK: usize = 256 * 1024;
 
 /// Reports the first line that matches a readiness regex.
 pub struct ReadyHook {
@@ -52,7 +53,21 @@ pub async fn pump(
             return;
         }
     };
+    // A larger pipe lets a bursty writer run ahead without blocking and
+    // halves the reads; failure (an old kernel, a limit) only costs speed.
+    // SAFETY: fcntl on a descriptor the AsyncFd owns.
+    unsafe {
+        libc::fcntl(
+            afd.get_ref().as_raw_fd(),
+            libc::F_SETPIPE_SZ,
+            READ_CHUNK as libc::c_int,
+        )
+    };
     let mut splitter = LineSplitter::new(max_line);
+    if formatter.is_raw() && ready.is_none() {
+        raw_pump(&afd, splitter, sink).await;
+        return;
+    }
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         let n = match read_some(&afd, &mut buf).await {
@@ -61,6 +76,7 @@ pub async fn pump(
         };
         let mut out = Vec::with_capacity(n + n / 4 + 64);
         let mut matched = false;
+        let formatter = formatter.for_chunk();
         splitter.push(&buf[..n], &mut |piece| {
             if let (Some(hook), super::lines::Piece::Line(line)) = (ready.as_mut(), piece) {
                 matched |= hook.check(line);
@@ -77,22 +93,60 @@ pub async fn pump(
     sink.send(out).await;
 }
 
+/// Raw format without a readiness regex: bytes go out as they came, so
+/// there is nothing to do per line; whole read buffers are handed on.
+async fn raw_pump(afd: &AsyncFd<OwnedFd>, mut splitter: LineSplitter, sink: Sink) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = match read_some(afd, &mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        // Hand over a well-filled buffer; copy a small read, so the queue
+        // (bounded by length) never holds mostly-empty 256 KiB buffers.
+        let chunk = if n >= READ_CHUNK / 2 {
+            let mut full = std::mem::replace(&mut buf, vec![0u8; READ_CHUNK]);
+            full.truncate(n);
+            full
+        } else {
+            buf[..n].to_vec()
+        };
+        sink.send(splitter.push_raw(chunk)).await;
+    }
+    let mut out = Vec::new();
+    splitter.finish(&mut |piece| out.extend_from_slice(piece.bytes()));
+    sink.send(out).await;
+}
+
+/// Reads what the pipe holds, up to `buf.len()`, in as few hand-offs as
+/// possible: after the first bytes it keeps reading until the pipe is empty
+/// or the buffer full. `Ok(0)` is end of file.
 async fn read_some(afd: &AsyncFd<OwnedFd>, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         let mut guard = afd.readable().await?;
         let res = guard.try_io(|inner| {
-            // SAFETY: `buf` is a valid writable slice.
-            let n = unsafe {
-                libc::read(
-                    inner.get_ref().as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                )
-            };
-            if n < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(n as usize)
+            let fd = inner.get_ref().as_raw_fd();
+            let mut total = 0;
+            loop {
+                let rest = &mut buf[total..];
+                // SAFETY: `rest` is a valid writable slice.
+                let n = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
+                if n > 0 {
+                    total += n as usize;
+                    if total == buf.len() {
+                        return Ok(total);
+                    }
+                    continue;
+                }
+                if n == 0 {
+                    return Ok(total);
+                }
+                let err = io::Error::last_os_error();
+                match err.kind() {
+                    io::ErrorKind::Interrupted => continue,
+                    _ if total > 0 => return Ok(total),
+                    _ => return Err(err),
+                }
             }
         });
         match res {

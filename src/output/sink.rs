@@ -115,7 +115,11 @@ impl Sink {
                     let b = buf.take().unwrap_or_default();
                     st.bytes += b.len();
                     st.queue.push_back(b);
-                    self.shared.work.notify_one();
+                    // The writer re-checks the queue under the lock before it
+                    // sleeps, so only the first record of a batch must wake it.
+                    if st.queue.len() == 1 {
+                        self.shared.work.notify_one();
+                    }
                     return;
                 }
             }
