@@ -33,7 +33,15 @@ pub fn main_entry(args: impl IntoIterator<Item = OsString>) -> i32 {
     // One malloc arena: the writer threads allocate next to nothing, and a
     // per-thread arena costs a 64 MB reservation and its set-up per thread.
     // SAFETY: mallopt only tunes the allocator; no thread exists yet.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    // Read buffers (256 KiB) stay on the heap instead of an mmap and munmap
+    // (and their page faults) per read, and the heap top is not trimmed and
+    // regrown all the time under a log flood.
+    // SAFETY: as above.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 8 << 20);
+    }
     let mut blocked = names::forwardable();
     blocked.push(libc::SIGCHLD);
     let bits = mask::bits_of(blocked.iter().copied());
@@ -95,6 +103,9 @@ pub fn main_entry(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     // No early return after this point without flushing the output.
     let result = runtime.block_on(supervisor::run(&config, signal_fd));
+    // The process exits right after: closing the event loop's descriptors
+    // one by one would only delay the exit status reaching the runtime.
+    std::mem::forget(runtime);
     match result {
         Ok(code) => {
             // The last diagnostics (e.g. the exit line under -v) are queued

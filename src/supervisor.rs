@@ -33,7 +33,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use tokio::task::JoinHandle;
-use tokio::time::sleep_until;
 
 use crate::config::{Config, ReadyProbe, RestartPolicy};
 use crate::error::Error;
@@ -317,6 +316,11 @@ impl Supervisor<'_> {
         ready_rx: &mut tokio::sync::mpsc::UnboundedReceiver<(usize, u64)>,
     ) -> Result<(), Error> {
         let far = Instant::now() + Duration::from_secs(86400 * 365);
+        // One timer, moved only when the next deadline changes: re-arming a
+        // fresh one per loop turn would wake tokio's driver for nothing.
+        let timer = tokio::time::sleep_until(far.into());
+        tokio::pin!(timer);
+        let mut armed = far;
         let mut batch: Vec<Received> = Vec::with_capacity(16);
         loop {
             self.advance(Instant::now())?;
@@ -331,7 +335,11 @@ impl Supervisor<'_> {
                     return Ok(());
                 }
             }
-            let wake = self.next_wake();
+            let wake = self.next_wake().unwrap_or(far);
+            if wake != armed {
+                timer.as_mut().reset(wake.into());
+                armed = wake;
+            }
             tokio::select! {
                 r = signals.recv(&mut batch) => {
                     r.map_err(|e| Error::Internal(format!("reading signals failed: {e}")))?;
@@ -340,7 +348,10 @@ impl Supervisor<'_> {
                     }
                 }
                 Some((i, generation)) = ready_rx.recv() => self.on_ready(i, generation),
-                _ = sleep_until(wake.unwrap_or(far).into()), if wake.is_some() => {}
+                _ = &mut timer, if armed != far => {
+                    // Fired: the next turn re-arms it if anything is due later.
+                    armed = far;
+                }
             }
         }
     }

@@ -68,8 +68,9 @@ pub async fn pump(
         raw_pump(&afd, splitter, sink).await;
         return;
     }
-    let mut buf = vec![0u8; READ_CHUNK];
+    let mut buf = Vec::with_capacity(READ_CHUNK);
     loop {
+        buf.clear();
         let n = match read_some(&afd, &mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
@@ -96,8 +97,9 @@ pub async fn pump(
 /// Raw format without a readiness regex: bytes go out as they came, so
 /// there is nothing to do per line; whole read buffers are handed on.
 async fn raw_pump(afd: &AsyncFd<OwnedFd>, mut splitter: LineSplitter, sink: Sink) {
-    let mut buf = vec![0u8; READ_CHUNK];
+    let mut buf = Vec::with_capacity(READ_CHUNK);
     loop {
+        buf.clear();
         let n = match read_some(afd, &mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
@@ -105,11 +107,9 @@ async fn raw_pump(afd: &AsyncFd<OwnedFd>, mut splitter: LineSplitter, sink: Sink
         // Hand over a well-filled buffer; copy a small read, so the queue
         // (bounded by length) never holds mostly-empty 256 KiB buffers.
         let chunk = if n >= READ_CHUNK / 2 {
-            let mut full = std::mem::replace(&mut buf, vec![0u8; READ_CHUNK]);
-            full.truncate(n);
-            full
+            std::mem::replace(&mut buf, Vec::with_capacity(READ_CHUNK))
         } else {
-            buf[..n].to_vec()
+            buf.clone()
         };
         sink.send(splitter.push_raw(chunk)).await;
     }
@@ -118,41 +118,52 @@ async fn raw_pump(afd: &AsyncFd<OwnedFd>, mut splitter: LineSplitter, sink: Sink
     sink.send(out).await;
 }
 
-/// Reads what the pipe holds, up to `buf.len()`, in as few hand-offs as
-/// possible: after the first bytes it keeps reading until the pipe is empty
-/// or the buffer full. `Ok(0)` is end of file.
-async fn read_some(afd: &AsyncFd<OwnedFd>, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads what the pipe holds into the spare capacity of `buf`, in as few
+/// hand-offs as possible: after the first bytes it keeps reading until the
+/// pipe is empty (then readiness is cleared, saving a wasted read) or the
+/// buffer is full. Returns the bytes added; `Ok(0)` is end of file.
+async fn read_some(afd: &AsyncFd<OwnedFd>, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let fd = afd.get_ref().as_raw_fd();
     loop {
         let mut guard = afd.readable().await?;
-        let res = guard.try_io(|inner| {
-            let fd = inner.get_ref().as_raw_fd();
-            let mut total = 0;
-            loop {
-                let rest = &mut buf[total..];
-                // SAFETY: `rest` is a valid writable slice.
-                let n = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
-                if n > 0 {
-                    total += n as usize;
-                    if total == buf.len() {
-                        return Ok(total);
-                    }
-                    continue;
+        let start = buf.len();
+        let mut drained = false;
+        let mut failure = None;
+        while buf.len() < buf.capacity() {
+            let spare = buf.spare_capacity_mut();
+            // SAFETY: the kernel writes at most `spare.len()` bytes into it.
+            let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len()) };
+            if n > 0 {
+                let short = (n as usize) < spare.len();
+                // SAFETY: `n` bytes were just initialised by read(2).
+                unsafe { buf.set_len(buf.len() + n as usize) };
+                if short {
+                    // The pipe is empty now; clearing readiness is race-free
+                    // in tokio, so skip the read that would say EAGAIN.
+                    drained = true;
+                    break;
                 }
-                if n == 0 {
-                    return Ok(total);
-                }
-                let err = io::Error::last_os_error();
-                match err.kind() {
-                    io::ErrorKind::Interrupted => continue,
-                    _ if total > 0 => return Ok(total),
-                    _ => return Err(err),
-                }
+                continue;
             }
-        });
-        match res {
-            Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Ok(r) => return r,
-            Err(_would_block) => continue,
+            if n == 0 {
+                break;
+            }
+            let err = io::Error::last_os_error();
+            match err.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => drained = true,
+                _ => failure = Some(err),
+            }
+            break;
+        }
+        if drained {
+            guard.clear_ready();
+        }
+        let added = buf.len() - start;
+        match failure {
+            Some(e) if added == 0 => return Err(e),
+            _ if added == 0 && drained => continue,
+            _ => return Ok(added),
         }
     }
 }

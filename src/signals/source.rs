@@ -65,44 +65,47 @@ impl SignalSource {
         loop {
             let mut guard = self.fd.readable().await?;
             let before = out.len();
-            match guard.try_io(|inner| read_all(inner.get_ref().as_raw_fd(), out)) {
-                Ok(Ok(())) if out.len() > before => return Ok(()),
-                Ok(Ok(())) => continue,
-                Ok(Err(e)) => return Err(e),
-                Err(_would_block) => {
-                    if out.len() > before {
-                        return Ok(());
-                    }
-                }
+            let drained = read_all(self.fd.get_ref().as_raw_fd(), out)?;
+            if drained {
+                // Empty now: the next wait sleeps instead of reading EAGAIN.
+                guard.clear_ready();
+            }
+            if out.len() > before {
+                return Ok(());
             }
         }
     }
 }
 
-/// Reads until the signalfd is empty; WouldBlock once nothing was read.
-fn read_all(fd: i32, out: &mut Vec<Received>) -> io::Result<()> {
-    let mut read_any = false;
+/// Reads pending signals, 16 per read, until the signalfd is empty; returns
+/// whether it is known to be empty.
+fn read_all(fd: i32, out: &mut Vec<Received>) -> io::Result<bool> {
+    const BATCH: usize = 16;
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
     loop {
-        // SAFETY: all-zero bytes are a valid signalfd_siginfo.
-        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-        let size = std::mem::size_of::<libc::signalfd_siginfo>();
-        // SAFETY: `info` is a writable buffer of exactly `size` bytes.
-        let n = unsafe { libc::read(fd, (&mut info as *mut libc::signalfd_siginfo).cast(), size) };
-        if n == size as isize {
-            read_any = true;
-            out.push(Received {
-                signo: info.ssi_signo as i32,
-                sender: info.ssi_pid,
-                code: info.ssi_code,
-            });
-            continue;
+        // SAFETY: all-zero bytes are valid signalfd_siginfo values.
+        let mut infos: [libc::signalfd_siginfo; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: `infos` is a writable buffer of BATCH * size bytes.
+        let n = unsafe { libc::read(fd, infos.as_mut_ptr().cast(), BATCH * size) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            return match err.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => Ok(true),
+                _ => Err(err),
+            };
         }
-        let err = io::Error::last_os_error();
-        return match err.kind() {
-            io::ErrorKind::Interrupted => continue,
-            io::ErrorKind::WouldBlock if read_any => Ok(()),
-            _ => Err(err),
-        };
+        let count = n as usize / size;
+        out.extend(infos[..count].iter().map(|info| Received {
+            signo: info.ssi_signo as i32,
+            sender: info.ssi_pid,
+            code: info.ssi_code,
+        }));
+        if count < BATCH {
+            // A short read emptied the queue; tokio's readiness clearing is
+            // race-free against a signal arriving just now.
+            return Ok(true);
+        }
     }
 }
 
