@@ -5,7 +5,7 @@
 #
 # 1. installs the peers from Debian where missing (tini, dumb-init, catatonit, hyperfine),
 # 2. builds the static release binary of pyinit
-#    (RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target x86_64-unknown-linux-gnu),
+#    (scripts/build-static.sh: +crt-static, non-PIE, --target x86_64-unknown-linux-gnu),
 # 3. runs benches/bench.py, which compiles the C helpers into target/bench/ and measures
 #    every init in the same run, interleaved round by round.
 # Needs root (PID namespaces, /proc of other processes), gcc, python3 and util-linux's unshare.
@@ -77,9 +77,8 @@ fi
 
 # 2. The static release binary.
 if ((build)) && [[ -z $pyinit ]]; then
-    say "cargo build --release --target x86_64-unknown-linux-gnu (static)"
-    if ! RUSTFLAGS="-C target-feature=+crt-static" timeout 1200 \
-        cargo build --release --target x86_64-unknown-linux-gnu --bin pyinit; then
+    say "scripts/build-static.sh (the shipped static binary)"
+    if ! timeout 1200 "$here/../scripts/build-static.sh" >/dev/null; then
         say "build failed"
         exit 1
     fi
