@@ -7,17 +7,6 @@ use util::*;
 
 const T: Duration = Duration::from_secs(10);
 
-#[track_caller]
-fn assert_code(out: &Outcome, code: i32) {
-    assert_eq!(
-        out.code,
-        code,
-        "stdout:\n{}\nstderr:\n{}",
-        out.stdout_str(),
-        out.stderr_str()
-    );
-}
-
 #[test]
 fn version_prints_the_version_and_exits_0() {
     for flag in ["--version", "-V"] {

@@ -19,17 +19,6 @@ fn run(opts: &[&str], envs: &[(&str, &str)], fixture_args: &[&str]) -> Outcome {
     b.spawn().wait(T)
 }
 
-#[track_caller]
-fn assert_code(out: &Outcome, code: i32) {
-    assert_eq!(
-        out.code,
-        code,
-        "stdout:\n{}\nstderr:\n{}",
-        out.stdout_str(),
-        out.stderr_str()
-    );
-}
-
 #[test]
 fn exit_codes_pass_through() {
     for code in [0, 1, 3, 255] {

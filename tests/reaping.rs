@@ -8,17 +8,6 @@ use util::*;
 
 const T: Duration = Duration::from_secs(10);
 
-#[track_caller]
-fn assert_code(out: &Outcome, code: i32) {
-    assert_eq!(
-        out.code,
-        code,
-        "stdout:\n{}\nstderr:\n{}",
-        out.stdout_str(),
-        out.stderr_str()
-    );
-}
-
 /// Descendants of `pid` in Z state.
 fn zombies_below(pid: i32) -> Vec<i32> {
     descendants_of(pid)

@@ -7,17 +7,6 @@ use util::*;
 
 const T: Duration = Duration::from_secs(10);
 
-#[track_caller]
-fn assert_code(out: &Outcome, code: i32) {
-    assert_eq!(
-        out.code,
-        code,
-        "stdout:\n{}\nstderr:\n{}",
-        out.stdout_str(),
-        out.stderr_str()
-    );
-}
-
 fn py(fixture_name: &str) -> Vec<std::ffi::OsString> {
     vec!["python3".into(), fixture(fixture_name).into()]
 }

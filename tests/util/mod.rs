@@ -196,6 +196,18 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
+/// Fails with both streams shown when pyinit's exit code is not `code`.
+#[track_caller]
+pub fn assert_code(out: &Outcome, code: i32) {
+    assert_eq!(
+        out.code,
+        code,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout_str(),
+        out.stderr_str()
+    );
+}
+
 impl Outcome {
     pub fn stdout_str(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
