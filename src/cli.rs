@@ -150,7 +150,11 @@ impl std::fmt::Display for Source<'_> {
 }
 
 pub fn usage(msg: String) -> Error {
-    Error::Usage(format!("{msg} (see 'pyinit --help')"))
+    // Control characters from the user's input are shown escaped: one line.
+    Error::Usage(format!(
+        "{} (see 'pyinit --help')",
+        crate::error::shown(&msg)
+    ))
 }
 
 fn utf8(arg: &OsStr) -> Result<&str, Error> {
@@ -292,7 +296,13 @@ pub fn typed<T>(
     raw: &str,
     parse: impl Fn(&str) -> Result<T, String>,
 ) -> Result<T, Error> {
-    parse(raw).map_err(|e| usage(format!("invalid value '{raw}' for {src}: {e}")))
+    parse(raw).map_err(|e| {
+        usage(format!(
+            "invalid value '{}' for {src}: {}",
+            crate::error::shown(raw),
+            crate::error::shown(&e)
+        ))
+    })
 }
 
 /// A switch: present as a flag, or 1/true/0/false in its variable.
@@ -322,7 +332,10 @@ fn parse_bool(s: &str) -> Result<bool, String> {
     match s.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" | "y" => Ok(true),
         "0" | "false" | "no" | "off" | "n" | "" => Ok(false),
-        other => Err(format!("'{other}' is not 1/true/0/false")),
+        other => Err(format!(
+            "'{}' is not 1/true/0/false",
+            crate::error::shown(other)
+        )),
     }
 }
 

@@ -49,6 +49,20 @@ impl Error {
     }
 }
 
+/// User text for a one-line message: control characters (a newline in an
+/// argument, say) are shown escaped, so every error stays one line.
+pub fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The OS error text without Rust's " (os error N)" suffix.
 pub fn describe_io(err: &std::io::Error) -> String {
     let s = err.to_string();

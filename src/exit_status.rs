@@ -59,7 +59,10 @@ impl ExpectExit {
 pub fn parse_code(text: &str) -> Result<i32, String> {
     match text.trim().parse::<i32>() {
         Ok(n) if (0..=255).contains(&n) => Ok(n),
-        _ => Err(format!("'{text}' is not an exit code (0-255)")),
+        _ => Err(format!(
+            "'{}' is not an exit code (0-255)",
+            crate::error::shown(text)
+        )),
     }
 }
 

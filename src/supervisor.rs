@@ -199,7 +199,9 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
         stop_send: None,
         leftover_deadline: None,
         killed_at: None,
-        children_left: true,
+        // Set by each successful start; a start that fails before fork
+        // leaves nothing to wait for.
+        children_left: false,
         orphans_reaped: 0,
         next_port_probe: None,
     };
@@ -503,6 +505,7 @@ impl Supervisor<'_> {
                 }
             );
         }
+        self.children_left = true;
         let p = &mut self.procs[i];
         p.pid = Some(spawned.pid);
         p.pgid = match self.group {

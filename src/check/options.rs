@@ -106,7 +106,10 @@ pub fn help() -> String {
 fn parse_port(s: &str) -> Result<u16, String> {
     match s.trim().parse::<u16>() {
         Ok(p) if p > 0 => Ok(p),
-        _ => Err(format!("'{s}' is not a TCP port (1-65535)")),
+        _ => Err(format!(
+            "'{}' is not a TCP port (1-65535)",
+            crate::error::shown(s)
+        )),
     }
 }
 

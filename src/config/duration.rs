@@ -7,33 +7,35 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     if t.is_empty() {
         return Err("empty duration".into());
     }
+    let shown = crate::error::shown(t);
     if t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return t
             .parse::<f64>()
             .ok()
             .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
             .map(Duration::from_secs_f64)
-            .ok_or_else(|| format!("'{t}' is not a duration (e.g. 10s, 500ms, 1m30s)"));
+            .ok_or_else(|| format!("'{shown}' is not a duration (e.g. 10s, 500ms, 1m30s)"));
     }
     humantime::parse_duration(t)
-        .map_err(|_| format!("'{t}' is not a duration (e.g. 10s, 500ms, 1m30s)"))
+        .map_err(|_| format!("'{shown}' is not a duration (e.g. 10s, 500ms, 1m30s)"))
 }
 
 /// Parses a byte count: `65536`, `64K`, `64KiB`, `1M`, `1MiB`.
 pub fn parse_bytes(text: &str) -> Result<usize, String> {
     let t = text.trim();
+    let shown = crate::error::shown(t);
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1024,
         "m" | "mb" | "mib" => 1024 * 1024,
-        _ => return Err(format!("'{t}' is not a byte count (e.g. 65536, 64KiB)")),
+        _ => return Err(format!("'{shown}' is not a byte count (e.g. 65536, 64KiB)")),
     };
     match num.parse::<usize>().ok().and_then(|n| n.checked_mul(mult)) {
         Some(n) if n > 0 && n <= 1 << 30 => Ok(n),
         _ => Err(format!(
-            "'{t}' is not a byte count between 1 and 1GiB (e.g. 65536, 64KiB)"
+            "'{shown}' is not a byte count between 1 and 1GiB (e.g. 65536, 64KiB)"
         )),
     }
 }

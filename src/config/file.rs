@@ -188,7 +188,10 @@ pub struct FileDefaults {
 fn unknown(loc: &Locator<'_>, key: &Spanned<toml::de::DeString<'_>>, allowed: &str) -> String {
     loc.at(
         key,
-        format!("unknown key `{}`, expected one of {allowed}", key.get_ref()),
+        format!(
+            "unknown key `{}`, expected one of {allowed}",
+            crate::error::shown(key.get_ref())
+        ),
     )
 }
 
@@ -258,12 +261,13 @@ pub fn load(text: &str) -> Result<(FileDefaults, Vec<FileProcess>), String> {
     let mut procs = Vec::new();
     for (key, v) in processes.iter() {
         let name: &str = key.get_ref();
+        let shown_name = crate::error::shown(name);
         // `line L, column C: process 'web': ...`: the place first.
         let err = |m: String| match m.split_once(": ") {
             Some((place, rest)) if place.starts_with("line ") => {
-                format!("{place}: process '{name}': {rest}")
+                format!("{place}: process '{shown_name}': {rest}")
             }
-            _ => format!("process '{name}': {m}"),
+            _ => format!("process '{shown_name}': {m}"),
         };
         if !procfile::valid_name(name) {
             return Err(err(

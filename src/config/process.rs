@@ -20,7 +20,10 @@ impl std::str::FromStr for RestartPolicy {
             "never" | "no" => Ok(RestartPolicy::Never),
             "on-failure" => Ok(RestartPolicy::OnFailure),
             "always" => Ok(RestartPolicy::Always),
-            other => Err(format!("'{other}' is not one of never, on-failure, always")),
+            other => Err(format!(
+                "'{}' is not one of never, on-failure, always",
+                crate::error::shown(other)
+            )),
         }
     }
 }

@@ -35,7 +35,8 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, String> {
         let name = name.trim();
         if !valid_name(name) {
             return Err(format!(
-                "line {n}: '{name}' is not a process name (letters, digits, '_', '-', '.')"
+                "line {n}: '{}' is not a process name (letters, digits, '_', '-', '.')",
+                crate::error::shown(name)
             ));
         }
         let command = command.trim();

@@ -30,7 +30,10 @@ impl std::str::FromStr for LogFormat {
             "raw" => Ok(LogFormat::Raw),
             "prefix" => Ok(LogFormat::Prefix),
             "json" => Ok(LogFormat::Json),
-            other => Err(format!("'{other}' is not one of raw, prefix, json")),
+            other => Err(format!(
+                "'{}' is not one of raw, prefix, json",
+                crate::error::shown(other)
+            )),
         }
     }
 }

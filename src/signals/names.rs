@@ -53,11 +53,11 @@ pub fn parse(text: &str) -> Result<i32, String> {
     if t.is_empty() {
         return Err("empty signal name".into());
     }
-    if let Ok(n) = t.parse::<i32>() {
-        return if (1..=rtmax()).contains(&n) {
-            Ok(n)
-        } else {
-            Err(format!("'{t}' is not a signal number (1-{})", rtmax()))
+    let shown = crate::error::shown(t);
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        return match t.parse::<i32>() {
+            Ok(n) if (1..=rtmax()).contains(&n) => Ok(n),
+            _ => Err(format!("'{shown}' is not a signal number (1-{})", rtmax())),
         };
     }
     let upper = t.to_ascii_uppercase();
@@ -65,25 +65,27 @@ pub fn parse(text: &str) -> Result<i32, String> {
     if let Some(&(_, n)) = NAMES.iter().find(|(name, _)| *name == bare) {
         return Ok(n);
     }
-    let rt = |base: i32, rest: &str, sign: i32| -> Option<i32> {
-        let off = if rest.is_empty() {
-            0
-        } else {
-            rest.parse::<i32>().ok()?
-        };
-        let n = base + sign * off;
-        (rtmin()..=rtmax()).contains(&n).then_some(n)
+    // RTMIN, RTMIN+N, RTMAX, RTMAX-N: the sign is required and fixed.
+    let offset = |rest: &str, sign: char| -> Option<i32> {
+        if rest.is_empty() {
+            return Some(0);
+        }
+        let digits = rest.strip_prefix(sign)?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse::<i32>().ok()
     };
     let found = if let Some(rest) = bare.strip_prefix("RTMIN") {
-        rest.strip_prefix('+')
-            .map_or_else(|| rt(rtmin(), rest, 1), |r| rt(rtmin(), r, 1))
+        offset(rest, '+').and_then(|o| rtmin().checked_add(o))
     } else if let Some(rest) = bare.strip_prefix("RTMAX") {
-        rest.strip_prefix('-')
-            .map_or_else(|| rt(rtmax(), rest, -1), |r| rt(rtmax(), r, -1))
+        offset(rest, '-').and_then(|o| rtmax().checked_sub(o))
     } else {
         None
     };
-    found.ok_or_else(|| format!("'{t}' is not a signal name"))
+    found
+        .filter(|n| (rtmin()..=rtmax()).contains(n))
+        .ok_or_else(|| format!("'{shown}' is not a signal name"))
 }
 
 /// The conventional name of a signal, `SIGTERM`, `SIGRTMIN+3`.
@@ -150,6 +152,11 @@ mod tests {
         assert!(parse("65").is_err());
         assert!(parse("").is_err());
         assert!(parse("RTMIN+99").is_err());
+        assert!(parse("RTMAX+1").is_err());
+        assert!(parse("RTMIN3").is_err());
+        assert!(parse("RTMIN+2147483647").is_err());
+        assert!(parse("RTMAX--2147483648").is_err());
+        assert!(!parse("SIG\nSIG").unwrap_err().contains('\n'));
     }
 
     #[test]

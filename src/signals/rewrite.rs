@@ -15,9 +15,12 @@ pub struct Rule {
 
 /// Parses `TERM:INT`, `SIGHUP:0`, `15:2`.
 pub fn parse_rule(text: &str) -> Result<Rule, String> {
-    let (from, to) = text
-        .split_once(':')
-        .ok_or_else(|| format!("'{text}' is not FROM:TO (e.g. TERM:INT)"))?;
+    let (from, to) = text.split_once(':').ok_or_else(|| {
+        format!(
+            "'{}' is not FROM:TO (e.g. TERM:INT)",
+            crate::error::shown(text)
+        )
+    })?;
     let from = names::parse(from)?;
     let to = if to.trim() == "0" {
         0

@@ -77,12 +77,16 @@ impl SignalSource {
     }
 }
 
-/// Reads pending signals, 16 per read, until the signalfd is empty; returns
-/// whether it is known to be empty.
+/// Reads pending signals, 16 per read, until the signalfd is empty or 64
+/// were read; returns whether it is known to be empty. The bound matters:
+/// under a storm of signals the queue never empties, and a stop signal
+/// already read must be acted on (the kernel hands out standard signals
+/// such as TERM before real-time ones, so it is never starved).
 fn read_all(fd: i32, out: &mut Vec<Received>) -> io::Result<bool> {
     const BATCH: usize = 16;
+    const MAX_READS: usize = 4;
     let size = std::mem::size_of::<libc::signalfd_siginfo>();
-    loop {
+    for _ in 0..MAX_READS {
         // SAFETY: all-zero bytes are valid signalfd_siginfo values.
         let mut infos: [libc::signalfd_siginfo; BATCH] = unsafe { std::mem::zeroed() };
         // SAFETY: `infos` is a writable buffer of BATCH * size bytes.
@@ -107,6 +111,7 @@ fn read_all(fd: i32, out: &mut Vec<Received>) -> io::Result<bool> {
             return Ok(true);
         }
     }
+    Ok(false)
 }
 
 #[cfg(test)]
