@@ -99,7 +99,7 @@ fn sample(root: i32, root_is_wrapper: bool, st: &mut State) {
                 st.snap.procs.push(ProcRecord {
                     host_pid: pid,
                     ns_pid: ns_pid(pid),
-                    cmd: crate::procs::command_line(pid, 80),
+                    cmd: crate::procs::command_line(pid, 4096),
                     first_seen: now,
                     gone_at: None,
                     zombie_since: None,
@@ -182,7 +182,7 @@ impl Observer {
                 rec.alive_at_signal = rec.gone_at.is_none() && rec.zombie_since.is_none();
                 if rec.alive_at_signal {
                     // First seen perhaps before its exec (a shim, a shell).
-                    rec.cmd = crate::procs::command_line(rec.host_pid, 80);
+                    rec.cmd = crate::procs::command_line(rec.host_pid, 4096);
                 }
             }
         }

@@ -113,6 +113,16 @@ fn parse_events(run: &Run) -> Events {
     ev
 }
 
+/// A command line cut for the human table (the JSON keeps it whole).
+fn short(cmd: &str) -> String {
+    const MAX: usize = 80;
+    if cmd.chars().count() > MAX {
+        cmd.chars().take(MAX).collect::<String>() + "…"
+    } else {
+        cmd.to_string()
+    }
+}
+
 impl Report {
     pub fn build(opts: &CheckCli, run: &Run) -> Report {
         let ev = parse_events(run);
@@ -408,7 +418,7 @@ impl Report {
                 "    {:>6}  {:<44} {}{}",
                 p.pid,
                 p.ended,
-                p.cmd,
+                short(&p.cmd),
                 if p.main { "  [main]" } else { "" }
             );
         }
@@ -417,7 +427,7 @@ impl Report {
         } else {
             let _ = writeln!(s, "  zombies:");
             for (pid, cmd, secs) in &self.zombies {
-                let _ = writeln!(s, "    {pid:>6}  zombie for {secs:.3}s  {cmd}");
+                let _ = writeln!(s, "    {pid:>6}  zombie for {secs:.3}s  {}", short(cmd));
             }
         }
         for (name, tail) in [("stdout", &self.stdout_tail), ("stderr", &self.stderr_tail)] {
