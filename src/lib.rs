@@ -81,14 +81,7 @@ pub fn main_entry(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    let width = config
-        .processes
-        .iter()
-        .map(|p| p.name.len())
-        .chain([6])
-        .max()
-        .unwrap_or(6);
-    logging::init(verbosity, config.log_format, width);
+    logging::init(verbosity, config.log_format, config.label_width());
     if config.check_config {
         print!("{}", config::plan(&config));
         return 0;

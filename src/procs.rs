@@ -65,8 +65,11 @@ pub fn descendants_of(root: i32, procs: &[ProcInfo]) -> Vec<ProcInfo> {
     let mut stack = vec![root];
     while let Some(pid) = stack.pop() {
         if let Some(kids) = children.get(&pid) {
+            // Each pid is listed once with one parent, so a walk of the
+            // parent links visits every descendant once (no seen-set needed,
+            // which kept this quadratic with thousands of processes).
             for k in kids {
-                if k.pid != root && !out.iter().any(|o: &ProcInfo| o.pid == k.pid) {
+                if k.pid != root {
                     out.push((*k).clone());
                     stack.push(k.pid);
                 }

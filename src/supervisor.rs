@@ -92,8 +92,6 @@ struct Proc {
     stop_deadline: Option<Instant>,
     killed: bool,
     last: Option<Ended>,
-    /// Will not run again.
-    done: bool,
     restarts: VecDeque<Instant>,
     failures_in_row: u32,
     notify_path: Option<PathBuf>,
@@ -184,13 +182,7 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
         stderr_sink,
         // SAFETY: isatty only inspects the descriptor.
         colors: cfg.multi && cfg.log_format == LogFormat::Prefix && unsafe { libc::isatty(1) == 1 },
-        width: cfg
-            .processes
-            .iter()
-            .map(|p| p.name.len())
-            .chain([6])
-            .max()
-            .unwrap_or(6),
+        width: cfg.label_width(),
         ready_tx,
         readers: Vec::new(),
         procs: cfg.processes.iter().map(|_| Proc::default()).collect(),
@@ -423,7 +415,7 @@ impl Supervisor<'_> {
         for k in 0..self.cfg.start_order.len() {
             let i = self.cfg.start_order[k];
             let p = &self.procs[i];
-            if p.started_once || p.done || self.trigger.is_some() {
+            if p.started_once || self.trigger.is_some() {
                 continue;
             }
             let deps_ready = self.cfg.processes[i]
@@ -623,9 +615,6 @@ impl Supervisor<'_> {
         }
         for p in &mut self.procs {
             p.backoff_until = None;
-            if p.pid.is_none() {
-                p.done = true;
-            }
         }
     }
 
@@ -725,7 +714,6 @@ impl Supervisor<'_> {
             tracing::debug!("main process {pid} {}", ended.describe());
         }
         if self.trigger.is_some() {
-            p.done = true;
             return;
         }
         let failed = cfg.expect.map(ended) != 0;
@@ -770,7 +758,6 @@ impl Supervisor<'_> {
         } else if cfg.multi {
             tracing::info!("{} ended; stopping the other processes", spec.name);
         }
-        p.done = true;
         self.begin_shutdown(Trigger::Exit(i), None);
     }
 

@@ -41,6 +41,19 @@ pub struct Config {
     pub start_order: Vec<usize>,
 }
 
+impl Config {
+    /// Width of `prefix` labels: the longest process name, and at least
+    /// `pyinit` so that pyinit's own lines line up.
+    pub fn label_width(&self) -> usize {
+        self.processes
+            .iter()
+            .map(|p| p.name.len())
+            .chain(["pyinit".len()])
+            .max()
+            .unwrap_or(6)
+    }
+}
+
 /// `--check-config`: what would run, in which order, with which policies.
 pub fn plan(cfg: &Config) -> String {
     use std::fmt::Write as _;

@@ -61,6 +61,30 @@ struct Captured {
     grew: Condvar,
 }
 
+impl Captured {
+    /// Everything once the stream is closed (waiting at most 5 s for that).
+    fn read_to_end(&self) -> Vec<u8> {
+        let end = Instant::now() + Duration::from_secs(5);
+        let mut g = self.data.lock().unwrap();
+        while !g.1 && Instant::now() < end {
+            g = self
+                .grew
+                .wait_timeout(g, Duration::from_millis(50))
+                .unwrap()
+                .0;
+        }
+        g.0.clone()
+    }
+}
+
+/// Exit code, or 128+N for a death by signal N (as a shell reports it).
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
 pub struct Builder {
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
@@ -310,23 +334,12 @@ impl Running {
             std::thread::sleep(Duration::from_millis(2));
         };
         let elapsed = self.started.elapsed();
-        use std::os::unix::process::ExitStatusExt;
-        let code = status
-            .code()
-            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+        let code = exit_code(status);
         self.exit = Some(code);
-        let read_all = |c: &Captured| {
-            let end = Instant::now() + Duration::from_secs(5);
-            let mut g = c.data.lock().unwrap();
-            while !g.1 && Instant::now() < end {
-                g = c.grew.wait_timeout(g, Duration::from_millis(50)).unwrap().0;
-            }
-            g.0.clone()
-        };
         Outcome {
             code,
-            stdout: read_all(&self.stdout),
-            stderr: read_all(&self.stderr),
+            stdout: self.stdout.read_to_end(),
+            stderr: self.stderr.read_to_end(),
             elapsed,
         }
     }
@@ -522,22 +535,11 @@ pub fn run_bounded(mut cmd: Command, timeout: Duration) -> Outcome {
         std::thread::sleep(Duration::from_millis(5));
     };
     let elapsed = started.elapsed();
-    use std::os::unix::process::ExitStatusExt;
-    let code = status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-    let read_all = |c: &Captured| {
-        let end = Instant::now() + Duration::from_secs(5);
-        let mut g = c.data.lock().unwrap();
-        while !g.1 && Instant::now() < end {
-            g = c.grew.wait_timeout(g, Duration::from_millis(50)).unwrap().0;
-        }
-        g.0.clone()
-    };
+    let code = exit_code(status);
     Outcome {
         code,
-        stdout: read_all(&out),
-        stderr: read_all(&err),
+        stdout: out.read_to_end(),
+        stderr: err.read_to_end(),
         elapsed,
     }
 }
