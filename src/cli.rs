@@ -501,8 +501,15 @@ impl Cli {
             grace: self.grace,
             stop_delay: self.stop_delay,
             router: Router::new(self.rewrite.clone(), self.single_child),
-            single_child: self.single_child,
+            signal_scope: if self.single_child {
+                config::SignalScope::Main
+            } else {
+                config::SignalScope::Group
+            },
             expect: ExpectExit::new(self.expect_exit.clone()),
+            socket: std::env::var_os("PYINIT_SOCKET")
+                .filter(|s| !s.is_empty())
+                .map_or_else(|| config::DEFAULT_SOCKET.into(), Into::into),
             log_format: self.log_format.unwrap_or(if self.command.is_empty() {
                 LogFormat::Prefix
             } else {
@@ -564,6 +571,11 @@ impl Cli {
                     restart: p.restart,
                     ready: p.ready,
                     depends_on,
+                    signal_scope: cfg.signal_scope,
+                    signals: None,
+                    oneshot: false,
+                    timeout: None,
+                    expect: cfg.expect.clone(),
                 });
             }
         } else {

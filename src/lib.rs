@@ -7,6 +7,7 @@
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod error;
 pub mod exit_status;
 pub mod logging;
@@ -15,6 +16,7 @@ pub mod procs;
 pub mod reaper;
 pub mod signals;
 pub mod spawn;
+pub mod status;
 pub mod supervisor;
 pub mod tty;
 

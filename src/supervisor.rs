@@ -153,7 +153,7 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
         tty::controlling_terminal()
     };
     let capture = !cfg.no_capture && (cfg.multi || !tty::stdio_is_tty());
-    let group = if cfg.single_child {
+    let group = if cfg.single_child() {
         GroupMode::SameGroup
     } else if let Some(t) = &terminal {
         GroupMode::TerminalGroup {
@@ -175,7 +175,7 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
         own_pid: own_pid as u32,
         pid1,
         reaps_orphans,
-        ignore_terminal_signals: cfg.single_child && tty::stdio_is_tty(),
+        ignore_terminal_signals: cfg.single_child() && tty::stdio_is_tty(),
         group,
         capture,
         stdout_sink,
@@ -641,7 +641,7 @@ impl Supervisor<'_> {
                 names::name(send),
                 humantime::format_duration(spec.grace)
             );
-            let target = if self.cfg.single_child {
+            let target = if self.cfg.single_child() {
                 Target::Main
             } else {
                 Target::Group

@@ -13,10 +13,12 @@ use std::time::Duration;
 use crate::exit_status::ExpectExit;
 use crate::output::format::LogFormat;
 use crate::signals::rewrite::Router;
-pub use process::{ProcessSpec, ReadyProbe, Restart, RestartPolicy};
+pub use process::{ProcessSpec, ReadyProbe, Restart, RestartPolicy, SignalScope};
 
 /// Default `--grace`: one second under Docker's default stop timeout.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(9);
+/// Where the control socket lives unless `PYINIT_SOCKET` says otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/pyinit/control.sock";
 /// Default `--max-line`.
 pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
 
@@ -32,8 +34,12 @@ pub struct Config {
     pub grace: Duration,
     pub stop_delay: Duration,
     pub router: Router,
-    pub single_child: bool,
+    /// `--signal-scope` (`-c` = main, `-g` = group); each process has its own
+    /// copy in [`ProcessSpec::signal_scope`].
+    pub signal_scope: SignalScope,
     pub expect: ExpectExit,
+    /// The control socket (`PYINIT_SOCKET`, default [`DEFAULT_SOCKET`]).
+    pub socket: std::path::PathBuf,
     pub log_format: LogFormat,
     pub no_capture: bool,
     pub max_line: usize,
@@ -42,6 +48,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// `-c`: the child stays in pyinit's session and group.
+    pub fn single_child(&self) -> bool {
+        self.signal_scope == SignalScope::Main
+    }
+
     /// Width of `prefix` labels: the longest process name, and at least
     /// `pyinit` so that pyinit's own lines line up.
     pub fn label_width(&self) -> usize {
@@ -97,6 +108,7 @@ pub fn plan(cfg: &Config) -> String {
             Some(ReadyProbe::Line(re)) => format!("when a line matches /{}/", re.as_str()),
             Some(ReadyProbe::Port(port)) => format!("when 127.0.0.1:{port} accepts"),
             Some(ReadyProbe::Notify) => "on READY=1 at NOTIFY_SOCKET".to_string(),
+            Some(ReadyProbe::Http(url)) => format!("when GET {url} answers 2xx/3xx"),
         };
         let _ = writeln!(s, "  ready        {ready}");
         let r = &p.restart;

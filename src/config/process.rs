@@ -5,6 +5,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::exit_status::ExpectExit;
+
 /// `restart = "never" | "on-failure" | "always"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartPolicy {
@@ -65,12 +67,56 @@ impl Restart {
     }
 }
 
-/// When a process counts as ready (for its dependants).
+/// When a process counts as ready (for its dependants, and for `pyinit health`).
 #[derive(Debug, Clone)]
 pub enum ReadyProbe {
     Line(regex_lite::Regex),
+    /// A TCP port on 127.0.0.1 accepts.
     Port(u16),
+    /// `READY=1` on the `NOTIFY_SOCKET` pyinit gives it.
     Notify,
+    /// `GET URL` answers 2xx/3xx (plain `http://` on a literal address).
+    Http(String),
+}
+
+/// Which processes a forwarded signal reaches (SPEC point 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SignalScope {
+    /// Stop signals to the main process and to every process of its group
+    /// except the descendants of a process that catches that signal; every
+    /// other signal to the main process only.
+    #[default]
+    Auto,
+    /// Stop signals to the whole group; the rest to the main process.
+    Group,
+    /// Every signal to the main process only (`-c`); it stays in pyinit's
+    /// session and process group.
+    Main,
+}
+
+impl SignalScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalScope::Auto => "auto",
+            SignalScope::Group => "group",
+            SignalScope::Main => "main",
+        }
+    }
+}
+
+impl std::str::FromStr for SignalScope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(SignalScope::Auto),
+            "group" => Ok(SignalScope::Group),
+            "main" => Ok(SignalScope::Main),
+            other => Err(format!(
+                "'{}' is not one of auto, group, main",
+                crate::error::shown(other)
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +134,16 @@ pub struct ProcessSpec {
     pub ready: Option<ReadyProbe>,
     /// Indices of the processes this one waits for.
     pub depends_on: Vec<usize>,
+    pub signal_scope: SignalScope,
+    /// Multi-process mode: the non-stop signals this process gets; `None`:
+    /// those it has a handler for when the signal arrives.
+    pub signals: Option<Vec<i32>>,
+    /// Runs once, to completion (migrations); its success stops nothing.
+    pub oneshot: bool,
+    /// One-shots only: stop it (exit status 124) when it runs longer.
+    pub timeout: Option<Duration>,
+    /// Exit codes that count as success for this process (`-e`, `expect_exit`).
+    pub expect: ExpectExit,
 }
 
 impl ProcessSpec {
@@ -107,6 +163,11 @@ impl ProcessSpec {
             restart: Restart::default(),
             ready: None,
             depends_on: Vec::new(),
+            signal_scope: SignalScope::Auto,
+            signals: None,
+            oneshot: false,
+            timeout: None,
+            expect: ExpectExit::default(),
         }
     }
 }
