@@ -105,11 +105,7 @@ fn a_migration_completes_before_the_web_starts_and_stops_nothing() {
     // The one-shot's exit 0 stopped nothing: web still runs a while later.
     r.wait_stderr(T, |l| l.contains("migrate completed"));
     std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        !r.stderr_now().contains("stopping"),
-        "{}",
-        r.stderr_now()
-    );
+    assert!(!r.stderr_now().contains("stopping"), "{}", r.stderr_now());
     r.signal(libc::SIGTERM);
     let out = r.wait(T);
     assert_code(&out, 0);
@@ -136,7 +132,10 @@ fn a_failed_migration_stops_everything_with_its_status_and_says_so() {
         stderr.contains("one-shot migrate failed: exited with status 3"),
         "{stderr}"
     );
-    assert!(!stderr.contains("web started"), "web must never start:\n{stderr}");
+    assert!(
+        !stderr.contains("web started"),
+        "web must never start:\n{stderr}"
+    );
     assert!(stderr.contains("database is down"), "{stderr}");
 }
 
@@ -174,7 +173,11 @@ fn a_timed_out_migration_that_ignores_term_is_killed_after_its_grace() {
     let out = run_config(&dir, &toml, &[]).wait(T);
     let took = t0.elapsed();
     assert_code(&out, 124);
-    assert!(out.stderr_str().contains("sent SIGKILL"), "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains("sent SIGKILL"),
+        "{}",
+        out.stderr_str()
+    );
     assert!(
         took >= Duration::from_millis(900) && took < Duration::from_secs(4),
         "took {took:?}"
@@ -233,7 +236,11 @@ fn a_stop_signal_during_a_migration_goes_to_it_and_nothing_else_starts() {
     let out = r.wait(T);
     assert_code(&out, 0);
     assert!(out.stdout_str().contains("migrate got TERM, rolling back"));
-    assert!(!out.stderr_str().contains("web started"), "{}", out.stderr_str());
+    assert!(
+        !out.stderr_str().contains("web started"),
+        "{}",
+        out.stderr_str()
+    );
 }
 
 #[test]
@@ -347,7 +354,10 @@ fn check_config_shows_what_each_process_waits_for() {
     assert_code(&out, 0);
     let plan = out.stdout_str();
     assert!(plan.contains("migrate"), "{plan}");
-    assert!(plan.contains("completed"), "the plan says web waits for migrate to complete:\n{plan}");
+    assert!(
+        plan.contains("completed"),
+        "the plan says web waits for migrate to complete:\n{plan}"
+    );
 }
 
 #[test]
