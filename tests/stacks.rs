@@ -496,6 +496,121 @@ fn multiprocessing_pool_with_term_handler_is_gone_within_1s() {
     mp_pool_term("handler", 0);
 }
 
+// ------------------------------------------------------------------- Django
+
+/// `manage.py runserver` with its autoreloader: the reloader parent catches
+/// TERM and exits 0, killing the server child itself. Stopped within 1 s,
+/// status 0, nothing left for the init to kill.
+#[test]
+fn django_runserver_with_autoreloader_stops_at_once_with_status_0() {
+    let _s = serial();
+    let dir = TempDir::new("django");
+    let port = free_port();
+    let r = init(&dir, "test-venv", &[])
+        .arg("--")
+        .arg(venv_program("test-venv", "python"))
+        .arg(stacks_dir().join("django_site.py"))
+        .arg("runserver")
+        .arg(format!("127.0.0.1:{port}"))
+        .spawn();
+    assert!(
+        eventually(SECS(30), || http_get(port, "/", SECS(2)).is_some()),
+        "runserver does not answer; stderr:\n{}\nstdout:\n{}",
+        r.stderr_now(),
+        r.stdout_now()
+    );
+    let procs = r.descendants();
+    assert!(
+        procs.len() >= 2,
+        "expected the autoreloader and its server child, saw {procs:?}"
+    );
+    let t0 = Instant::now();
+    r.signal(libc::SIGTERM);
+    let out = r.wait(SECS(20));
+    let took = t0.elapsed();
+    report("Django runserver (autoreloader)", took, &out);
+    assert!(took < SECS(1), "the stop took {took:?}\n{}", both(&out));
+    for p in &procs {
+        assert!(proc_state(*p).is_none(), "pid {p} still in /proc");
+    }
+    assert!(
+        !reports_sigkill(&out.stderr_str()),
+        "SIGKILL was needed\n{}",
+        both(&out)
+    );
+    assert_eq!(out.code, 0, "exit status\n{}", both(&out));
+}
+
+// ------------------------------------------------------------ shell scripts
+
+/// An entrypoint script whose trap flushes its worker (USR1) before
+/// stopping it: the worker must still be alive when the trap runs, so the
+/// stop signal must reach the script only.
+#[test]
+fn shell_trap_flushes_its_worker_before_stopping_it() {
+    let _s = serial();
+    let dir = TempDir::new("trap");
+    let r = init(&dir, "test-venv", &[])
+        .args(["--", "/bin/sh"])
+        .arg(stacks_dir().join("trap.sh"))
+        .spawn();
+    r.wait_stdout(SECS(20), |l| l.contains("worker: running"));
+    r.wait_stdout(SECS(20), |l| l.contains("script: ready"));
+    let t0 = Instant::now();
+    r.signal(libc::SIGTERM);
+    let out = r.wait(SECS(20));
+    let took = t0.elapsed();
+    report("shell script with trap", took, &out);
+    let text = out.stdout_str();
+    assert!(
+        text.contains("worker: flushed"),
+        "the worker died before the trap could flush it\n{}",
+        both(&out)
+    );
+    assert!(text.contains("trap: done"), "{}", both(&out));
+    assert!(
+        !reports_sigkill(&out.stderr_str()),
+        "SIGKILL was needed\n{}",
+        both(&out)
+    );
+    assert_eq!(out.code, 0, "exit status\n{}", both(&out));
+    assert!(took < SECS(2), "the stop took {took:?}");
+}
+
+/// An entrypoint script with no trap (background workers, a pipeline):
+/// nothing in it stops anything, so the init must: all gone within 1 s, no
+/// SIGKILL.
+#[test]
+fn shell_script_without_trap_is_gone_within_1s() {
+    let _s = serial();
+    let dir = TempDir::new("notrap");
+    let r = init(&dir, "test-venv", &[])
+        .args(["--", "/bin/sh"])
+        .arg(stacks_dir().join("notrap.sh"))
+        .spawn();
+    r.wait_stdout(SECS(20), |l| l.contains("script: ready"));
+    assert!(
+        eventually(SECS(20), || count(&r.stdout_now(), "loop running") == 2),
+        "the workers did not start: {}",
+        r.stdout_now()
+    );
+    let procs = r.descendants();
+    let t0 = Instant::now();
+    r.signal(libc::SIGTERM);
+    let out = r.wait(SECS(20));
+    let took = t0.elapsed();
+    report("shell script without trap", took, &out);
+    assert!(took < SECS(1), "the stop took {took:?}\n{}", both(&out));
+    for p in &procs {
+        assert!(proc_state(*p).is_none(), "pid {p} still in /proc");
+    }
+    assert!(
+        !reports_sigkill(&out.stderr_str()),
+        "SIGKILL was needed\n{}",
+        both(&out)
+    );
+}
+
 // ----------------------------------------------------------------- Procfile
 
 /// A Procfile with gunicorn and a plain loop that has no handler: HUP
