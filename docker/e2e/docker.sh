@@ -91,7 +91,7 @@ step() {
     if [[ $rc -ne 0 ]]; then
         log "FAILED: $name (exit $rc$([[ $rc -eq 124 ]] && echo ", timed out after $limit s")): $*"
         grep -v '^DEPRECATED\|^ *BuildKit is currently disabled\|^ *environment-variable\.\|^ *Install the buildx' \
-            "$RUN/$name.log" | tail -n 8 | cut -c1-240 | sed 's/^/    | /'
+            "$RUN/$name.log" | tail -n 8 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-240 | sed 's/^/    | /'
         echo "    full output: ${RUN#"$REPO"/}/$name.log"
         exit 1
     fi
@@ -117,7 +117,7 @@ init_info() {
     bin=$(docker info -f '{{.InitBinary}}' 2>/dev/null || true)
     ver=$(docker version -f '{{range .Server.Components}}{{if eq .Name "docker-init"}}{{.Version}}{{end}}{{end}}' 2>/dev/null || true)
     [[ -n $ver ]] || die "docker run --init needs the daemon's init binary (${bin:-docker-init}), which it cannot find: apt-get install tini (it provides /usr/bin/docker-init -> tini-static on Debian) or set \"init-path\" in /etc/docker/daemon.json"
-    TINI="${bin:-docker-init} (tini $ver)"
+    TINI="${bin:-docker-init}: tini $ver"
 }
 
 # The base image: the cached rootfs, imported. Cached while the rootfs
