@@ -65,9 +65,10 @@ def main():
         os.write(fd, b"import time; print('sle' + 'eping'); time.sleep(60)\r")
         read_until(b"sleeping\r\n", start=pos)
         # A person's reaction time before Ctrl-C. Sent within a millisecond
-        # of the output instead, pyinit lost the Ctrl-C in about 1 run in 10
-        # on the development machine (tini: 0 in 35); E2E_TTY_DELAY=0
-        # reproduces that.
+        # of the output, the SIGINT can land after the interpreter's last
+        # signal check and before time.sleep's clock_nanosleep() starts: the
+        # handler runs, but nothing interrupts the sleep (a CPython race; it
+        # happens with no init at all). E2E_TTY_DELAY=0 brings it back.
         time.sleep(float(os.environ.get("E2E_TTY_DELAY", "0.3")))
         pos = len(out)
         t0 = time.monotonic()
