@@ -14,9 +14,13 @@
 #   4. build the static release binary and check that it is static and
 #      stripped (scripts/build-static.sh), and print its size;
 #   5. run pyinit as the ENTRYPOINT of real runc containers
-#      (docker/e2e/run.sh).
+#      (docker/e2e/run.sh);
+#   6. build the pip wheel, install it in a fresh venv and run pyinit from it
+#      (scripts/test-wheel.sh);
+#   7. where a Docker daemon answers: build the images and run the cases in
+#      real Docker, next to `docker run --init` (docker/e2e/docker.sh).
 #
-# Every check in steps 3-4 runs even when an earlier one failed; the script
+# Every check in steps 3-7 runs even when an earlier one failed; the script
 # prints a summary and exits non-zero if any step failed. Set-up failures
 # (step 1-2) stop it at once. Works without a terminal or stdin.
 set -euo pipefail
@@ -158,6 +162,17 @@ check "static release binary" ./scripts/build-static.sh
 # pyinit as the ENTRYPOINT of a real OCI container under runc (docker stop's
 # TERM, timeout, KILL); builds a cached Debian rootfs on first use.
 check "container e2e (runc)" ./docker/e2e/run.sh
+# The pip route: build the wheel, pip install it into a fresh venv, run
+# `pyinit` and `python -m pyinit` from there.
+check "pip wheel" ./scripts/test-wheel.sh
+# Real Docker, next to `docker run --init`, wherever a daemon answers; then
+# never skipped (E2E_REQUIRE=1: a missing piece fails the check).
+if command -v docker >/dev/null 2>&1 && timeout 20 docker info >/dev/null 2>&1; then
+    check "docker e2e" env E2E_REQUIRE=1 ./docker/e2e/docker.sh
+else
+    section "docker e2e"
+    note "not run: no Docker daemon answers 'docker info' (docker/e2e/run.sh above covers the stop cases with runc)"
+fi
 
 # ----------------------------------------------------------------- summary
 section "summary ($((SECONDS - start_all))s)"
