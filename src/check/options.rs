@@ -210,7 +210,9 @@ pub fn parse(args: &[OsString]) -> Result<Invocation, Error> {
     supervisor.config = parsed.config.clone();
     supervisor.command = parsed.command.clone();
     Ok(Invocation::Check(CheckCli {
-        signal: parsed.signal.unwrap_or(libc::SIGTERM),
+        signal: parsed
+            .signal
+            .unwrap_or(nix::sys::signal::Signal::SIGTERM as i32),
         ready: ready
             .pop()
             .unwrap_or(Readiness::After(Duration::from_secs(2))),
@@ -267,7 +269,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(c.signal, libc::SIGINT);
+        assert_eq!(c.signal, nix::sys::signal::Signal::SIGINT as i32);
         assert!(matches!(c.ready, Readiness::Port(8000)));
         assert!(c.json && !c.strict);
         assert_eq!(c.supervisor.grace, Duration::from_secs(3));

@@ -218,3 +218,185 @@ fn read_text(path: &Path, what: &str) -> Result<String, Error> {
     String::from_utf8(bytes)
         .map_err(|_| Error::Usage(format!("{what} '{}' is not valid UTF-8", path.display())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::args::tests::with_env;
+    use super::*;
+    use crate::cli::{parse, Invocation};
+    use std::time::Duration;
+
+    struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        fn new(tag: &str) -> Dir {
+            let d = std::env::temp_dir().join(format!("pyinit-build-{}-{tag}", std::process::id()));
+            std::fs::create_dir_all(&d).unwrap();
+            Dir(d)
+        }
+        fn write(&self, name: &str, text: &str) -> String {
+            let p = self.0.join(name);
+            std::fs::write(&p, text).unwrap();
+            p.to_string_lossy().into_owned()
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn config(args: &[&str], env: &[(&str, &str)]) -> Result<Config, Error> {
+        let argv: Vec<OsString> = std::iter::once("pyinit")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect();
+        with_env(env, || match parse(argv)? {
+            Invocation::Run(cli) => cli.into_config(),
+            other => panic!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn single_command_gets_the_scope_and_the_codes() {
+        let c = config(&["-g", "-e", "143", "--", "app"], &[]).unwrap();
+        assert_eq!(c.signal_scope, SignalScope::Group);
+        assert_eq!(c.processes[0].signal_scope, SignalScope::Group);
+        assert_eq!(c.processes[0].expect.codes(), &[143]);
+        assert!(!c.single_child());
+        let c = config(&["--", "app"], &[]).unwrap();
+        assert_eq!(c.processes[0].signal_scope, SignalScope::Auto);
+        let c = config(&["-c", "--", "app"], &[]).unwrap();
+        assert!(c.single_child());
+    }
+
+    #[test]
+    fn release_in_a_procfile_runs_first_to_completion() {
+        let d = Dir::new("release");
+        let f = d.write(
+            "Procfile",
+            "web: gunicorn app\nrelease: python migrate.py\nworker: celery\n",
+        );
+        let c = config(&["--procfile", &f], &[]).unwrap();
+        let names: Vec<&str> = c
+            .start_order
+            .iter()
+            .map(|&i| c.processes[i].name.as_str())
+            .collect();
+        assert_eq!(names, ["release", "web", "worker"]);
+        assert!(c.processes[1].oneshot);
+        assert!(!c.processes[0].oneshot && !c.processes[2].oneshot);
+        assert_eq!(c.processes[0].depends_on, vec![1]);
+        assert_eq!(c.processes[2].depends_on, vec![1]);
+        assert!(c.processes[1].depends_on.is_empty());
+        let f = d.write("Procfile2", "web: a\nworker: b\n");
+        let c = config(&["--procfile", &f], &[]).unwrap();
+        assert!(c
+            .processes
+            .iter()
+            .all(|p| !p.oneshot && p.depends_on.is_empty()));
+    }
+
+    const TOML: &str = "signal_scope = \"group\"\nexpect_exit = [143]\n\
+        [process.migrate]\ncommand = \"m\"\noneshot = true\nexpect_exit = [3]\n\
+        [process.web]\ncommand = \"w\"\ndepends_on = [\"migrate\"]\nsignal_scope = \"main\"\n\
+        [process.worker]\ncommand = \"c\"\ngrace = \"5s\"\nsignals = [\"HUP\"]\n";
+
+    #[test]
+    fn toml_settings_reach_each_process() {
+        let d = Dir::new("toml");
+        let f = d.write("pyinit.toml", TOML);
+        let c = config(&["--config", &f], &[]).unwrap();
+        let [m, w, k] = &c.processes[..] else {
+            panic!()
+        };
+        assert!(m.oneshot && !w.oneshot);
+        assert_eq!(m.expect.codes(), &[3]);
+        assert_eq!(
+            w.expect.codes(),
+            &[143],
+            "the top-level codes are the default"
+        );
+        assert_eq!(c.signal_scope, SignalScope::Group);
+        assert_eq!(
+            (m.signal_scope, w.signal_scope, k.signal_scope),
+            (SignalScope::Group, SignalScope::Main, SignalScope::Group)
+        );
+        assert_eq!(
+            k.signals,
+            Some(vec![nix::sys::signal::Signal::SIGHUP as i32])
+        );
+        assert_eq!(m.signals, None);
+        assert_eq!(k.grace, Duration::from_secs(5));
+        assert_eq!(w.grace, crate::config::DEFAULT_GRACE);
+        // A flag beats the top-level key, not a process's own key.
+        let c = config(&["-c", "--config", &f], &[]).unwrap();
+        assert_eq!(c.signal_scope, SignalScope::Main);
+        assert_eq!(c.processes[0].signal_scope, SignalScope::Main);
+        assert_eq!(c.processes[1].signal_scope, SignalScope::Main);
+        let c = config(&["--signal-scope=auto", "-e", "1", "--config", &f], &[]).unwrap();
+        assert_eq!(c.processes[0].signal_scope, SignalScope::Auto);
+        assert_eq!(c.processes[1].signal_scope, SignalScope::Main);
+        assert_eq!(c.processes[1].expect.codes(), &[1]);
+        assert_eq!(c.processes[0].expect.codes(), &[3]);
+    }
+
+    #[test]
+    fn a_process_grace_above_the_top_level_grace_is_an_error_naming_its_source() {
+        let d = Dir::new("grace");
+        let f = d.write(
+            "pyinit.toml",
+            "[process.worker]\ncommand = \"c\"\ngrace = \"30s\"\n",
+        );
+        let g = d.write(
+            "pyinit2.toml",
+            "grace = \"20s\"\n[process.worker]\ncommand = \"c\"\ngrace = \"30s\"\n",
+        );
+        for (args, env, source) in [
+            (vec!["--config", &f], vec![], "(the 9s default)"),
+            (
+                vec!["--config", &g],
+                vec![],
+                "top-level grace 20s (the top-level grace key)",
+            ),
+            (
+                vec!["-t", "10s", "--config", &g],
+                vec![],
+                "top-level grace 10s (--grace)",
+            ),
+            (
+                vec!["--config", &f],
+                vec![("PYINIT_GRACE", "25s")],
+                "(PYINIT_GRACE)",
+            ),
+        ] {
+            let e = config(&args, &env).unwrap_err();
+            let m = e.to_string();
+            assert_eq!(e.exit_code(), 2);
+            assert!(
+                m.contains("process 'worker': grace 30s is longer than the top-level grace"),
+                "{m}"
+            );
+            assert!(m.contains(source) && !m.contains('\n'), "{source}: {m}");
+        }
+        assert!(config(&["-t", "30s", "--config", &f], &[]).is_ok());
+    }
+
+    #[test]
+    fn a_cycle_through_a_one_shot_is_caught() {
+        let d = Dir::new("cycle");
+        let f = d.write(
+            "pyinit.toml",
+            "[process.migrate]\ncommand = \"m\"\noneshot = true\ndepends_on = [\"web\"]\n\
+             [process.web]\ncommand = \"w\"\ndepends_on = [\"migrate\"]\n",
+        );
+        let e = config(&["--config", &f], &[]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("dependency cycle: migrate -> web -> migrate"),
+            "{e}"
+        );
+        assert_eq!(e.exit_code(), 2);
+    }
+}

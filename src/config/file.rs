@@ -500,6 +500,7 @@ fn ready_probe(loc: &Locator<'_>, v: &Value<'_>) -> Result<ReadyProbe, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::sys::signal::Signal;
 
     const FULL: &str = r#"
 grace = "20s"
@@ -539,7 +540,7 @@ working_dir = "/app"
         );
         assert_eq!(p[1].depends_on, vec!["web".to_string()]);
         assert_eq!(p[1].restart.policy, RestartPolicy::OnFailure);
-        assert_eq!(p[1].stop_signal, Some(libc::SIGQUIT));
+        assert_eq!(p[1].stop_signal, Some(Signal::SIGQUIT as i32));
         assert_eq!(p[1].grace, Some(Duration::from_secs(30)));
         assert_eq!(
             p[1].env,
@@ -636,7 +637,10 @@ signals = []
         assert!(!p[1].oneshot);
         assert_eq!(p[1].expect_exit, None);
         assert_eq!(p[1].signal_scope, Some(SignalScope::Main));
-        assert_eq!(p[1].signals, Some(vec![libc::SIGHUP, libc::SIGTTIN, 22]));
+        assert_eq!(
+            p[1].signals,
+            Some(vec![Signal::SIGHUP as i32, Signal::SIGTTIN as i32, 22])
+        );
         assert!(
             matches!(&p[1].ready, Some(ReadyProbe::Http(u)) if u == "http://127.0.0.1:8000/health")
         );
