@@ -423,7 +423,10 @@ fn duplicate(text: &str, at: usize) -> String {
         .filter(|c| !c.is_whitespace())
         .collect();
     if before == "[process." {
-        return format!("process '{}' is defined twice", crate::error::shown(&key));
+        return format!(
+            "process '{}' is defined twice (duplicate name)",
+            crate::error::shown(&key)
+        );
     }
     // The table the key stands in: the last header above it.
     let header = text[..line_start]
@@ -572,7 +575,10 @@ working_dir = "/app"
         let e = err("[process.web]\ncommand = \"x\"\nrestart = \"sometimes\"\n");
         assert!(e.contains("restart: 'sometimes'"), "{e}");
         let e = err("[process.a]\ncommand = \"x\"\n[process.a]\ncommand = \"y\"\n");
-        assert_eq!(e, "line 3, column 10: process 'a' is defined twice");
+        assert_eq!(
+            e,
+            "line 3, column 10: process 'a' is defined twice (duplicate name)"
+        );
         let e = err("grace = 1\n");
         assert!(e.contains("no processes"), "{e}");
         let e = err("[process.web]\nready = { port = 1 }\n");
@@ -588,7 +594,7 @@ working_dir = "/app"
             "[process.a]\ncommand = \"x\"\n[process.a.env]\nX = \"1\"\n[process.\"a\"]\ncommand = \"y\"\n",
         ] {
             let e = err(text);
-            assert!(e.ends_with("process 'a' is defined twice"), "{text:?}: {e}");
+            assert!(e.contains("process 'a' is defined twice"), "{text:?}: {e}");
         }
         let e = err("[process.web]\ncommand = \"x\"\ncommand = \"y\"\n");
         assert_eq!(
