@@ -41,7 +41,7 @@ const HELP_HINT: &str = "pyinit --help";
 #[command(
     name = "pyinit",
     version,
-    about = "A tiny PID 1 for Python containers: forwards signals, reaps zombies, \
+    about = "A tiny PID 1 for Python containers: forwards signals, reaps zombies,\n\
              enforces a grace deadline and captures output as whole lines.",
     override_usage = "pyinit [OPTIONS] -- COMMAND [ARG...]\n       \
                       pyinit [OPTIONS] --procfile PATH | --config PATH [--check-config]\n       \
@@ -88,7 +88,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation, Err
         }
         _ => {}
     }
-    let (parsed, matches) = match args::parse_clap::<PyinitArgs>(&args, HELP_HINT)? {
+    let (parsed, matches) = match args::parse_clap::<PyinitArgs>(&args, HELP_HINT, |c| c)? {
         args::Parsed::Print(text) => return Ok(Invocation::Print(text)),
         args::Parsed::Args(p, m) => (*p, m),
     };

@@ -66,8 +66,7 @@ pub struct CheckCli {
                   WARN (died of the stop signal itself), FAIL (needed SIGKILL, other status, never ready).\n\
                   Exit status: 0 PASS/WARN (--strict: WARN is 1), 1 FAIL, 2 usage error.",
     args_override_self = true,
-    disable_help_subcommand = true,
-    disable_version_flag = true
+    disable_help_subcommand = true
 )]
 struct CheckArgs {
     /// The stop signal to send, as `docker stop` does [default: TERM]
@@ -144,7 +143,10 @@ pub fn pyinit_variables() -> Vec<OsString> {
 
 /// Parses `check`'s arguments (`args[0]` is the word `check`).
 pub fn parse(args: &[OsString]) -> Result<Invocation, Error> {
-    let (parsed, matches) = match args::parse_clap::<CheckArgs>(args, HELP_HINT)? {
+    let (parsed, matches) = match args::parse_clap::<CheckArgs>(args, HELP_HINT, |c| {
+        // Refused with a clear error below; not offered.
+        c.mut_arg("no_capture", |a| a.hide(true))
+    })? {
         Parsed::Print(text) => return Ok(Invocation::Print(text)),
         Parsed::Args(p, m) => (*p, m),
     };

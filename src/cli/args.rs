@@ -210,12 +210,15 @@ pub enum Parsed<T> {
 
 /// `T`'s command, with every variable that is set but empty treated as
 /// unset (`ENV PYINIT_GRACE=` in a Dockerfile clears an image default).
+/// The help shows each variable's name, not its value (it may be a secret
+/// path or just noise).
 pub fn command_of<T: CommandFactory>() -> Command {
-    T::command().mut_args(|a| {
+    T::command().next_line_help(true).mut_args(|a| {
         let empty = a
             .get_env()
             .and_then(std::env::var_os)
             .is_some_and(|v| v.is_empty());
+        let a = a.hide_env_values(true);
         if empty {
             a.env(None)
         } else {
@@ -224,26 +227,55 @@ pub fn command_of<T: CommandFactory>() -> Command {
     })
 }
 
-/// Parses `args` (program name first) with `T`; every error is one line.
+/// Parses `args` (program name first) with `T`, its command first passed
+/// through `adjust`; every error is one line.
 pub fn parse_clap<T: CommandFactory + FromArgMatches>(
     args: &[OsString],
     help_hint: &str,
+    adjust: fn(Command) -> Command,
 ) -> Result<Parsed<T>, Error> {
-    let cmd = command_of::<T>();
-    let matches = match cmd.clone().try_get_matches_from(args) {
-        Ok(m) => m,
-        Err(e) => {
-            return match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-                    Ok(Parsed::Print(e.render().to_string()))
-                }
-                _ => Err(usage_error(&cmd, &e, args, help_hint)),
-            }
-        }
-    };
+    let mut cmd = with_help_flags(adjust(command_of::<T>()));
+    let matches = cmd
+        .clone()
+        .try_get_matches_from(args)
+        .map_err(|e| usage_error(&cmd, &e, args, help_hint))?;
+    if matches.get_flag(HELP) {
+        return Ok(Parsed::Print(cmd.render_help().to_string()));
+    }
+    if cmd.get_version().is_some() && matches.get_flag(VERSION) {
+        return Ok(Parsed::Print(cmd.render_version()));
+    }
     let typed =
         T::from_arg_matches(&matches).map_err(|e| usage_error(&cmd, &e, args, help_hint))?;
     Ok(Parsed::Args(Box::new(typed), matches))
+}
+
+const HELP: &str = "print_help";
+const VERSION: &str = "print_version";
+
+/// `-h/--help` and `-V/--version` as plain switches, rendered by the
+/// caller: clap's own would print through its error formatter, which
+/// pyinit never uses (its errors are rendered by [`usage_error`]).
+fn with_help_flags(cmd: Command) -> Command {
+    let versioned = cmd.get_version().is_some();
+    let cmd = cmd.disable_help_flag(true).disable_version_flag(true).arg(
+        clap::Arg::new(HELP)
+            .short('h')
+            .long("help")
+            .action(ArgAction::SetTrue)
+            .help("Print help"),
+    );
+    if versioned {
+        cmd.arg(
+            clap::Arg::new(VERSION)
+                .short('V')
+                .long("version")
+                .action(ArgAction::SetTrue)
+                .help("Print version"),
+        )
+    } else {
+        cmd
+    }
 }
 
 /// A one-line usage error (exit 2); user text is shown escaped.
@@ -320,11 +352,14 @@ pub fn usage_error(cmd: &Command, err: &clap::Error, args: &[OsString], help_hin
             format!("'{who}' cannot be given twice or with a conflicting option")
         }
         ErrorKind::InvalidUtf8 => "an option or its value is not valid UTF-8".to_string(),
-        _ => {
-            // Kinds pyinit's commands cannot produce today; clap's first line.
-            let rendered = err.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid command line");
-            first.strip_prefix("error: ").unwrap_or(first).to_string()
+        // Kinds pyinit's commands cannot produce today.
+        kind => {
+            let what = kind.as_str().unwrap_or("invalid command line");
+            if invalid_arg.is_empty() {
+                what.to_string()
+            } else {
+                format!("{what} ('{invalid_arg}')")
+            }
         }
     };
     usage(&msg, help_hint)
