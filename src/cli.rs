@@ -27,7 +27,7 @@ pub const CONTROL_WORDS: [&str; 3] = ["health", "status", "ctl"];
 #[derive(Debug)]
 pub enum Invocation {
     Run(Cli),
-    Check(crate::check::options::CheckCli),
+    Check(Box<crate::check::options::CheckCli>),
     /// `health`, `status`, `ctl`: the arguments from the subcommand word on.
     Control(Vec<OsString>),
     /// `--help` or `--version`: print this on stdout and exit 0.

@@ -71,7 +71,7 @@ pub fn main_entry(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(cli::Invocation::Check(opts)) => {
             drop(signal_fd);
             restore_startup_signals();
-            return check::main(opts).unwrap_or_else(|e| fail(&e));
+            return check::main(*opts).unwrap_or_else(|e| fail(&e));
         }
         Err(e) => return fail(&e),
     };

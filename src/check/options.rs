@@ -211,7 +211,7 @@ pub fn parse(args: &[OsString]) -> Result<Invocation, Error> {
     supervisor.procfile = parsed.procfile.clone();
     supervisor.config = parsed.config.clone();
     supervisor.command = parsed.command.clone();
-    Ok(Invocation::Check(CheckCli {
+    Ok(Invocation::Check(Box::new(CheckCli {
         signal: parsed
             .signal
             .unwrap_or(nix::sys::signal::Signal::SIGTERM as i32),
@@ -227,7 +227,7 @@ pub fn parse(args: &[OsString]) -> Result<Invocation, Error> {
         procfile: parsed.procfile,
         config: parsed.config,
         command: parsed.command,
-    }))
+    })))
 }
 
 #[cfg(test)]
@@ -239,7 +239,7 @@ mod tests {
     fn check_env(args: &[&str], env: &[(&str, &str)]) -> Result<CheckCli, Error> {
         let argv: Vec<OsString> = ["check"].iter().chain(args).map(OsString::from).collect();
         match with_env(env, || parse(&argv))? {
-            Invocation::Check(c) => Ok(c),
+            Invocation::Check(c) => Ok(*c),
             other => panic!("unexpected {other:?}"),
         }
     }
