@@ -232,6 +232,7 @@ fn celery_prefork_finishes_the_running_task_and_exits_0() {
         .current_dir(stacks_dir())
         .env_clear()
         .envs(clean_env())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("STACK_DIR", &dir.0);
     let queued = run_bounded(enqueue, SECS(30));
     assert_code(&queued, 0);
@@ -762,6 +763,7 @@ fn check_json(cwd: &Path, env: &[(&str, &Path)], args: &[&str]) -> (serde_json::
         .current_dir(cwd)
         .env_clear()
         .envs(clean_env())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null());
     let out = run_bounded(cmd, SECS(60));
