@@ -786,7 +786,9 @@ fn advice_of(v: &serde_json::Value) -> String {
 }
 
 /// celery under `--signal-scope group`: its pool processes die of the TERM
-/// although their parent handles it, which `check` calls work cut short.
+/// although their parent handles it, which `check` calls work cut short
+/// (WARN; FAIL when, as celery does after losing its pool, the main then
+/// needs SIGKILL).
 #[test]
 fn check_warns_that_group_scope_cuts_celery_work_short() {
     if pyinit_only("pyinit check celery") {
@@ -832,8 +834,13 @@ fn check_warns_that_group_scope_cuts_celery_work_short() {
     );
     let advice = advice_of(&v);
     eprintln!("[stacks] check celery --signal-scope group: {v}");
-    assert_eq!(v["verdict"], "WARN", "report: {v:#}");
-    assert_eq!(code, 0, "report: {v:#}");
+    // The pool processes died of TERM: WARN at least. celery's main then
+    // hangs until the SIGKILL (measured: every run), which makes it a FAIL
+    // by the verdict rules; the work-cut-short finding must be there either
+    // way.
+    let expected = if v["killed"] == true { "FAIL" } else { "WARN" };
+    assert_eq!(v["verdict"], expected, "report: {v:#}");
+    assert_eq!(code, i32::from(expected == "FAIL"), "report: {v:#}");
     assert!(
         advice.contains("cut short"),
         "no work-cut-short advice:\n{advice}\nreport: {v:#}"
