@@ -132,6 +132,7 @@ fn init(dir: &TempDir, venv: &str, flags: &[&str]) -> Builder {
         .env("STACK_DIR", &dir.0)
         .env("PATH", path)
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        // pyinit adds it anyway; set here so that tini's runs log the same.
         .env("PYTHONUNBUFFERED", "1");
     if let Some(other) = other_init() {
         b = b.init_program(other);
