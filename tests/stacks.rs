@@ -15,7 +15,8 @@
 //!   (`STACKS_FLAGS="--signal-scope group"`, ...).
 //! - `STACKS_INIT=/usr/bin/tini`: run that init as PID 1 instead of pyinit
 //!   (the scenarios that need a Procfile, a TOML config or `pyinit check`
-//!   say so and pass without running).
+//!   say so and pass without running). A path to another pyinit build (a
+//!   file named `pyinit`) runs every scenario with that build.
 //!
 //! The tests run one at a time (a lock): they measure stop times, and four
 //! gunicorns booting at once on a small machine would blur them.
@@ -55,10 +56,21 @@ fn other_init() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// The pyinit binary under test: this build, or `STACKS_INIT` when that is
+/// another pyinit build (its file name is `pyinit`).
+fn pyinit_under_test() -> Option<PathBuf> {
+    match other_init() {
+        None => Some(pyinit_bin()),
+        Some(p) if p.file_name() == Some(std::ffi::OsStr::new("pyinit")) => Some(p),
+        Some(_) => None,
+    }
+}
+
 /// For scenarios only pyinit can run (Procfile, TOML, `check`): true, with a
-/// note, when another init is under test.
+/// note, when another init (not a pyinit build) is under test.
 fn pyinit_only(what: &str) -> bool {
-    if let Some(init) = other_init() {
+    if pyinit_under_test().is_none() {
+        let init = other_init().unwrap_or_default();
         eprintln!("{what}: not applicable to {}", init.display());
         return true;
     }
@@ -756,7 +768,7 @@ fn toml_chain_stop_is_bounded_by_the_top_level_grace() {
 /// `pyinit check --json ARGS` run from `cwd` with `env`, bounded in time;
 /// the report and the exit status.
 fn check_json(cwd: &Path, env: &[(&str, &Path)], args: &[&str]) -> (serde_json::Value, i32) {
-    let mut cmd = Command::new(pyinit_bin());
+    let mut cmd = Command::new(pyinit_under_test().expect("a pyinit build"));
     cmd.arg("check")
         .arg("--json")
         .args(extra_flags())
