@@ -127,6 +127,7 @@ impl Default for Cli {
 }
 
 /// What the command line asks for.
+#[allow(clippy::large_enum_variant)] // one value per run; `check` has the most options
 pub enum Invocation {
     Run(Cli),
     Check(crate::check::options::CheckCli),

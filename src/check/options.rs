@@ -83,6 +83,14 @@ pub struct CheckCli {
     /// Supervisor flags given on the command line, for the pyinit under test.
     pub passthrough: Vec<OsString>,
     pub command: Vec<OsString>,
+    // Added for the check logic (the clap conversion fills them):
+    /// `--procfile`: test every process of a Procfile instead of a command.
+    pub procfile: Option<std::path::PathBuf>,
+    /// `--config`: test every process of a TOML config.
+    pub config: Option<std::path::PathBuf>,
+    /// pyinit options for the pyinit under test, as argv (without
+    /// `--procfile`/`--config`, which `check` adds from the fields above).
+    pub pyinit_args: Vec<OsString>,
 }
 
 pub fn help() -> String {
@@ -173,7 +181,8 @@ pub fn parse(
             _ => {}
         }
     }
-    if supervisor.command.is_empty() {
+    if supervisor.command.is_empty() && supervisor.procfile.is_none() && supervisor.config.is_none()
+    {
         return Err(Error::Usage(
             "no command given; usage: pyinit check [OPTIONS] -- COMMAND [ARG...]".into(),
         ));
@@ -192,6 +201,9 @@ pub fn parse(
         strict,
         json,
         command: supervisor.command.clone(),
+        procfile: supervisor.procfile.clone(),
+        config: supervisor.config.clone(),
+        pyinit_args: passthrough.clone(),
         supervisor,
         passthrough,
     }))
