@@ -900,11 +900,14 @@ impl<'a> Analyser<'a> {
             let t = time_to_exit.unwrap_or(0.0);
             let signal = names::name(f.signal);
             match running {
-                [(name, pid)] if !f.multi => {
+                [(_, pid)] if !f.multi => {
                     let st = self.status_of(*pid).unwrap_or(0);
-                    let _ = name;
                     format!("exited with status {st} {t:.3}s after {signal}")
                 }
+                [] => format!(
+                    "exited with status {} {t:.3}s after {signal}",
+                    f.pyinit_status.unwrap_or(0)
+                ),
                 _ => format!(
                     "{} exited with an expected status {t:.3}s after {signal}",
                     if running.len() == 1 {
@@ -1271,12 +1274,16 @@ impl<'a> Analyser<'a> {
             .take(ERROR_LINES)
             .map(|l| format!("\"{}\"", l.line.chars().take(200).collect::<String>()))
             .collect();
-        let double_term = errors.iter().any(|l| l.line.contains("was sent SIG"));
-        let advice = if double_term {
-            "gunicorn logs a worker that died of a signal as an error; its workers got the stop \
-             signal directly from pyinit on top of their master's. Use the default \
-             --signal-scope auto (not group, -g), so that only the master, which handles it, \
-             gets the signal."
+        // gunicorn: "Worker (pid:4) was sent SIGTERM!"; celery: "Process
+        // 'ForkPoolWorker-1' pid:6 exited with 'signal 15 (SIGTERM)'".
+        let worker_died = errors
+            .iter()
+            .any(|l| l.line.contains("was sent SIG") || l.line.contains("exited with 'signal"));
+        let advice = if worker_died {
+            "Workers died of a signal while their master stopped them: they got the stop signal \
+             directly from pyinit on top of their master's (gunicorn < 27 logs each as an \
+             error; celery's pool processes die mid-task). Use the default --signal-scope auto \
+             (not group, -g), so that only the master, which handles it, gets the signal."
                 .to_string()
         } else {
             "The app logged errors while it stopped: read them; they often mean that work was \

@@ -155,13 +155,9 @@ fn sample(root: i32, root_is_wrapper: bool, st: &mut State) {
         };
         let rec = &mut st.snap.procs[i];
         if state == Some('Z') {
+            // (A zombie's command line is gone: one first seen as a zombie
+            // is named by its `[comm]`; an earlier name is kept.)
             if rec.zombie_since.is_none() {
-                if rec.zombie_spans.is_empty() {
-                    // Its command line is gone; what it last exec'd is in comm.
-                    if let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) {
-                        rec.cmd = comm.trim().to_string();
-                    }
-                }
                 rec.zombie_since = Some(now);
                 rec.zombie_spans.push((now, now));
                 st.last_change = now;
