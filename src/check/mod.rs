@@ -11,9 +11,11 @@
 //! - [`ready`]: waiting for readiness, then for the process tree to settle;
 //! - [`observe`]: the `/proc` view (signal masks at the signal) and records;
 //! - [`records`]: the records, typed;
+//! - [`facts`]: what was observed, as plain data;
 //! - [`findings`]: the pure `facts -> findings -> verdict` core;
 //! - [`report`]: the report, for people and as JSON.
 
+pub mod facts;
 pub mod findings;
 pub mod observe;
 pub mod options;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::findings::SigMasks;
+use super::facts::SigMasks;
 use super::records::{self, Record};
 
 const SAMPLE_EVERY: Duration = Duration::from_millis(5);
