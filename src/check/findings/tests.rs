@@ -2,7 +2,7 @@
 //! case that must not raise it.
 use super::*;
 use crate::check::facts::bit;
-use crate::check::records::Victim;
+use crate::check::records::{AppLine, Event, Record, Victim};
 
 const TERM: i32 = libc::SIGTERM;
 
