@@ -232,9 +232,16 @@ pub fn main(opts: CheckCli) -> Result<i32, Error> {
     for var in OWN_VARIABLES.iter().filter(|v| **v != "PYINIT_LOG") {
         cmd.env_remove(var);
     }
+    let run_dir = ready::RunDir::create()
+        .map_err(|e| Error::Internal(format!("cannot create a temporary directory: {e}")))?;
+    // Its own control socket: never the one of a pyinit running here (or of
+    // another check running at the same time).
+    if std::env::var_os("PYINIT_SOCKET").is_none() {
+        cmd.env("PYINIT_SOCKET", run_dir.path().join("control.sock"));
+    }
     let notify = match opts.ready {
         Readiness::Notify => Some(
-            ready::NotifySocket::bind()
+            ready::NotifySocket::bind(&run_dir)
                 .map_err(|e| Error::Internal(format!("cannot create NOTIFY_SOCKET: {e}")))?,
         ),
         _ => None,

@@ -10,25 +10,44 @@ use super::options::Readiness;
 
 const POLL: Duration = Duration::from_millis(20);
 
-/// A `NOTIFY_SOCKET` for `READY=1`, in a private temporary directory.
-pub struct NotifySocket {
-    dir: PathBuf,
-    path: PathBuf,
-    sock: UnixDatagram,
-}
+/// A private directory for one run (the notify and control sockets of the
+/// pyinit under test), removed with everything in it when dropped.
+pub struct RunDir(PathBuf);
 
-impl NotifySocket {
-    pub fn bind() -> std::io::Result<NotifySocket> {
+impl RunDir {
+    pub fn create() -> std::io::Result<RunDir> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let dir = std::env::temp_dir().join(format!("pyinit-check-{}-{nanos}", std::process::id()));
         std::fs::create_dir(&dir)?;
-        let path = dir.join("notify.sock");
+        Ok(RunDir(dir))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A `NOTIFY_SOCKET` for `READY=1`.
+pub struct NotifySocket {
+    path: PathBuf,
+    sock: UnixDatagram,
+}
+
+impl NotifySocket {
+    pub fn bind(dir: &RunDir) -> std::io::Result<NotifySocket> {
+        let path = dir.path().join("notify.sock");
         let sock = UnixDatagram::bind(&path)?;
         sock.set_read_timeout(Some(POLL))?;
-        Ok(NotifySocket { dir, path, sock })
+        Ok(NotifySocket { path, sock })
     }
 
     pub fn path(&self) -> &Path {
@@ -42,13 +61,6 @@ impl NotifySocket {
             Ok(n) => buf[..n].split(|&b| b == b'\n').any(|l| l == b"READY=1"),
             Err(_) => false,
         }
-    }
-}
-
-impl Drop for NotifySocket {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-        let _ = std::fs::remove_dir(&self.dir);
     }
 }
 
