@@ -272,7 +272,22 @@ impl Analyser<'_> {
             let sig = self.sent_to(&name);
             let sname = names::name(sig);
             let who = self.who(m);
-            let (message, advice) = if self.masks(m).is_some_and(|x| x.catches(sig)) {
+            // Its workers were cut short: it may wait for them forever
+            // (celery's master does). The cause is the direct signal.
+            let cut_short = findings.iter().any(|x| {
+                x.kind == "work_cut_short" && x.pids.iter().any(|p| self.owner(*p) == Some(m))
+            });
+            let (message, advice) = if cut_short {
+                (
+                    format!(
+                        "{who} did not exit within {} after its workers were cut short",
+                        self.grace
+                    ),
+                    "Use the default --signal-scope auto instead of group (-g): its workers \
+                     then finish their work and it can stop them in order."
+                        .to_string(),
+                )
+            } else if self.masks(m).is_some_and(|x| x.catches(sig)) {
                 (
                     format!(
                         "{who} handles {sname} but did not exit within {}",

@@ -468,3 +468,28 @@ fn never_ready_fails() {
     assert!(a.reason.contains("never became ready"));
     assert!(all_advice(&a).contains("--ready-timeout"));
 }
+
+/// celery under `-g`: the pool died of the direct TERM and the master then
+/// waited until the deadline. The advice is the scope, not a handler.
+#[test]
+fn a_master_hung_after_its_workers_were_cut_short_gets_scope_advice() {
+    let procs = vec![
+        proc_(2, 1, masks(true, false), 10000),
+        proc_(3, 2, masks(false, false), 1400),
+        proc_(4, 2, masks(false, false), 1400),
+    ];
+    let a = analyse(&facts(
+        procs,
+        vec![
+            sent(1001, &[2, 3, 4], &[]),
+            killed(10000, &[2]),
+            exited(10001, 2, 137),
+        ],
+        137,
+    ));
+    assert_eq!(a.verdict, Verdict::Fail);
+    assert_eq!(kinds(&a), ["work_cut_short", "main_killed"]);
+    let advice = all_advice(&a);
+    assert!(advice.contains("--signal-scope auto"), "{advice}");
+    assert!(!advice.contains("handler must"), "{advice}");
+}
