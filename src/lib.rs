@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod error;
+pub mod events;
 pub mod exit_status;
 pub mod logging;
 pub mod output;

@@ -40,3 +40,6 @@ pub struct ControlMsg {
     pub request: Request,
     pub reply: tokio::sync::oneshot::Sender<Reply>,
 }
+
+pub mod probe;
+pub mod server;
