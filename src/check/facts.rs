@@ -65,6 +65,9 @@ pub struct ProcObs {
     pub masks: Option<SigMasks>,
     /// Intervals it was seen in Z state.
     pub zombie_spans: Vec<(Duration, Duration)>,
+    /// How it ended, read from `/proc` while it was a zombie: (status,
+    /// signal), the status as 128+N for a death by signal N.
+    pub ended: Option<(i32, Option<i32>)>,
 }
 
 /// A process of the set, as configured.

@@ -423,6 +423,13 @@ fn proc_facts(snap: &observe::Snapshot, since: &dyn Fn(Instant) -> Duration) -> 
             gone_at: p.gone_at.map(since),
             alive_at_signal: p.alive_at_signal,
             masks: p.at_signal.map(|s| s.masks),
+            ended: p
+                .wait_status
+                .and_then(Ended::from_wait_status)
+                .map(|e| match e {
+                    Ended::Exited(c) => (c, None),
+                    Ended::Signaled(n) => (128 + n, Some(n)),
+                }),
             zombie_spans: p
                 .zombie_spans
                 .iter()

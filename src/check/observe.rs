@@ -25,6 +25,9 @@ pub struct ProcRecord {
     pub zombie_since: Option<Instant>,
     /// Every interval it was seen in Z state (first and last sighting).
     pub zombie_spans: Vec<(Instant, Instant)>,
+    /// Its raw wait status, read while it was a zombie (how a process that
+    /// its own parent reaps ended: no event of pyinit's says).
+    pub wait_status: Option<i32>,
     pub alive_at_signal: bool,
     /// Its parent (as seen from here) and signal masks, read as the stop
     /// signal went out.
@@ -99,6 +102,14 @@ fn ns_pid(pid: i32) -> i32 {
         .unwrap_or(pid)
 }
 
+/// The `exit_code` field (52) of a zombie's `/proc/PID/stat`: its wait
+/// status, as its parent's `waitpid` will get it (Linux 3.5 and later).
+pub fn zombie_wait_status(stat: &str) -> Option<i32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // Fields resume at 3 (state) after the command name.
+    rest.split_whitespace().nth(52 - 3)?.parse().ok()
+}
+
 /// Parent and signal masks out of a `/proc/PID/status` text.
 pub fn parse_status(status: &str) -> Option<StatusAtSignal> {
     let mask = |key| u64::from_str_radix(status_field(status, key)?, 16).ok();
@@ -145,6 +156,7 @@ fn sample(root: i32, root_is_wrapper: bool, st: &mut State) {
                     gone_at: None,
                     zombie_since: None,
                     zombie_spans: Vec::new(),
+                    wait_status: None,
                     alive_at_signal: false,
                     at_signal: None,
                 });
@@ -161,6 +173,11 @@ fn sample(root: i32, root_is_wrapper: bool, st: &mut State) {
                 rec.zombie_since = Some(now);
                 rec.zombie_spans.push((now, now));
                 st.last_change = now;
+                if rec.wait_status.is_none() {
+                    rec.wait_status = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                        .ok()
+                        .and_then(|s| zombie_wait_status(&s));
+                }
             } else if let Some(span) = rec.zombie_spans.last_mut() {
                 span.1 = now;
             }
@@ -371,5 +388,16 @@ mod tests {
         assert!(st.masks.shuts_out(libc::SIGPIPE));
         assert!(!st.masks.dies_of(libc::SIGTERM));
         assert!(parse_status("Name:\tx\n").is_none());
+    }
+
+    #[test]
+    fn a_zombie_stat_gives_its_wait_status() {
+        let mut stat = String::from("7 (python3 (x)) Z 2");
+        for _ in 0..47 {
+            stat.push_str(" 0");
+        }
+        stat.push_str(" 15\n");
+        assert_eq!(zombie_wait_status(&stat), Some(15));
+        assert_eq!(zombie_wait_status("7 (x) Z 2 0 0"), None);
     }
 }

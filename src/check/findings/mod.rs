@@ -248,6 +248,9 @@ impl<'a> Analyser<'a> {
         if let Some(&(_, _, s)) = self.seen.exited.get(&pid) {
             return (s == Some(sig)).then_some(false);
         }
+        if let Some((_, s)) = self.procs.get(&pid).and_then(|p| p.ended) {
+            return (s == Some(sig)).then_some(false);
+        }
         if self.seen.victims.contains_key(&pid) {
             return None;
         }
@@ -279,7 +282,7 @@ impl<'a> Analyser<'a> {
             );
         }
         let after = self.after_signal(pid);
-        let status = self
+        let from_pyinit = self
             .seen
             .exited
             .get(&pid)
@@ -290,9 +293,12 @@ impl<'a> Analyser<'a> {
                     .then(|| self.status_of(pid).map(|st| (st, None)))
                     .flatten()
             });
-        let text = match status {
-            Some((st, sig)) => describe(st, sig) + &after,
-            None => {
+        // Read from /proc while it was a zombie: its parent reaped it.
+        let from_zombie = self.procs.get(&pid).and_then(|p| p.ended);
+        let text = match (from_pyinit, from_zombie) {
+            (Some((st, sig)), _) => describe(st, sig) + &after,
+            (None, Some((st, sig))) => describe(st, sig) + &after + " (reaped by its parent)",
+            (None, None) => {
                 let sig = self.stop_signal_for(pid);
                 match self.died_of(pid, sig) {
                     Some(_) => format!(

@@ -132,7 +132,10 @@ impl Analyser<'_> {
                 advice: Some(format!(
                     "Use the default --signal-scope auto instead of group (-g): pyinit then \
                      sends {sname} only to processes whose parents do not handle it, and a \
-                     parent that does (celery, gunicorn) stops its workers in order."
+                     parent that does (celery, gunicorn, most masters) stops its workers in \
+                     order. Keep group only if {parent_text}'s handler neither passes {sname} \
+                     on nor stops {}.",
+                    if cut.len() == 1 { "it" } else { "them" }
                 )),
             });
         }
@@ -151,6 +154,7 @@ impl Analyser<'_> {
         let mut scope_main: Vec<i32> = Vec::new();
         let mut survived: Vec<i32> = Vec::new();
         let mut mains: Vec<i32> = Vec::new();
+        let mut late: Vec<i32> = Vec::new();
         for &v in &victims {
             if self.is_managed(v) {
                 mains.push(v);
@@ -160,8 +164,19 @@ impl Analyser<'_> {
                 continue;
             }
             let sig = self.stop_signal_for(v);
-            if self.seen.got.get(&v).is_some_and(|g| !g.is_empty()) {
+            if self.seen.got.get(&v).is_some_and(|g| g.contains(&sig)) {
                 survived.push(v);
+                continue;
+            }
+            // Not there when the signal went out (or not seen: started and
+            // killed between two samples): nobody could have sent it.
+            let started_late = match (self.procs.get(&v), self.f.signalled_at) {
+                (Some(p), Some(s)) => p.first_seen > s,
+                (None, _) => true,
+                _ => false,
+            };
+            if started_late {
+                late.push(v);
                 continue;
             }
             match self
@@ -232,6 +247,33 @@ impl Analyser<'_> {
                      it to every process whose parent does not handle it."
                         .into(),
                 ),
+            });
+        }
+        if !late.is_empty() {
+            let cut_short = findings.iter().any(|x| x.kind == "work_cut_short");
+            findings.push(Finding {
+                kind: "started_during_stop",
+                level: Level::Fail,
+                message: format!(
+                    "{} started after the stop signal{} and {} killed at the {} deadline",
+                    plural(late.len(), "process", "processes"),
+                    if cut_short {
+                        " (replacements for the workers that died)"
+                    } else {
+                        ""
+                    },
+                    if late.len() == 1 { "was" } else { "were" },
+                    self.grace
+                ),
+                pids: late,
+                inferred: false,
+                // With workers cut short, the scope advice above covers it.
+                advice: (!cut_short).then(|| {
+                    "The app started new processes while it was stopping (a master replacing \
+                     workers that exited): it should stop replacing them once it got the stop \
+                     signal."
+                        .to_string()
+                }),
             });
         }
         if !survived.is_empty() {

@@ -29,6 +29,7 @@ fn proc_(pid: i32, ppid: i32, m: Option<SigMasks>, gone_ms: u64) -> ProcObs {
         alive_at_signal: true,
         masks: m,
         zombie_spans: Vec::new(),
+        ended: None,
     }
 }
 
