@@ -142,16 +142,22 @@ impl<'a> Analyser<'a> {
         let worker_died = errors
             .iter()
             .any(|l| l.line.contains("was sent SIG") || l.line.contains("exited with 'signal"));
-        let advice = if worker_died {
+        let scope_advised = findings.iter().any(|x| x.kind == "work_cut_short");
+        let advice = if worker_died && scope_advised {
+            None
+        } else if worker_died {
             "Workers died of a signal while their master stopped them: they got the stop signal \
              directly from pyinit on top of their master's (gunicorn < 27 logs each as an \
              error; celery's pool processes die mid-task). Use the default --signal-scope auto \
              (not group, -g), so that only the master, which handles it, gets the signal."
                 .to_string()
+                .into()
         } else {
-            "The app logged errors while it stopped: read them; they often mean that work was \
-             cut short or a resource was closed under a running task."
-                .to_string()
+            Some(
+                "The app logged errors while it stopped: read them; they often mean that work \
+                 was cut short or a resource was closed under a running task."
+                    .to_string(),
+            )
         };
         findings.push(Finding {
             kind: "shutdown_errors",
@@ -172,7 +178,7 @@ impl<'a> Analyser<'a> {
                 v
             },
             inferred: false,
-            advice: Some(advice),
+            advice,
         });
     }
 }

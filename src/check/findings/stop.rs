@@ -325,9 +325,8 @@ impl Analyser<'_> {
                         "{who} did not exit within {} after its workers were cut short",
                         self.grace
                     ),
-                    "Use the default --signal-scope auto instead of group (-g): its workers \
-                     then finish their work and it can stop them in order."
-                        .to_string(),
+                    // The work_cut_short advice says it.
+                    String::new(),
                 )
             } else if self.masks(m).is_some_and(|x| x.catches(sig)) {
                 (
@@ -361,7 +360,7 @@ impl Analyser<'_> {
                 message,
                 pids: vec![m],
                 inferred: false,
-                advice: Some(advice),
+                advice: (!advice.is_empty()).then_some(advice),
             });
         }
     }
