@@ -63,6 +63,11 @@ pub(super) fn index(facts: &Facts) -> Seen {
                 reason,
                 ..
             } if after_signal(*at) => {
+                // What pyinit sends once the deadline's SIGKILL went out (the
+                // leftovers of a main process it just killed) changes nothing.
+                if s.killed_event {
+                    continue;
+                }
                 for p in pids {
                     s.got.entry(*p).or_default().push(*signal);
                     if reason == "leftover" {

@@ -494,3 +494,33 @@ fn a_master_hung_after_its_workers_were_cut_short_gets_scope_advice() {
     assert!(advice.contains("--signal-scope auto"), "{advice}");
     assert!(!advice.contains("handler must"), "{advice}");
 }
+
+/// pyinit may send the leftovers of a main process it killed at the
+/// deadline a TERM after the SIGKILL: they did not outlive it.
+#[test]
+fn signals_after_the_deadline_kill_change_nothing() {
+    let procs = vec![
+        proc_(2, 1, masks(true, false), 2000),
+        proc_(3, 2, masks(false, false), 2000),
+    ];
+    let a = analyse(&facts(
+        procs,
+        vec![
+            sent(1001, &[2], &[3]),
+            killed(2000, &[2, 3]),
+            exited(2001, 2, 137),
+            (
+                2002,
+                Event::SignalSent {
+                    signal: TERM,
+                    process: None,
+                    pids: vec![3],
+                    skipped: Vec::new(),
+                    reason: "leftover".into(),
+                },
+            ),
+        ],
+        137,
+    ));
+    assert_eq!(kinds(&a), ["children_never_signalled"], "{:?}", a.findings);
+}
