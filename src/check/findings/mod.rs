@@ -632,10 +632,13 @@ impl<'a> Analyser<'a> {
             let t = time_to_exit.unwrap_or(0.0);
             let signal = names::name(f.signal);
             match running {
-                [(_, pid)] if !f.multi => {
-                    let st = self.status_of(*pid).unwrap_or(0);
-                    format!("exited with status {st} {t:.3}s after {signal}")
-                }
+                [(_, pid)] if !f.multi => match self.status_of(*pid).unwrap_or(0) {
+                    st if st > 128 => format!(
+                        "{}, an expected status (-e {st}), {t:.3}s after {signal}",
+                        Ended::Signaled(st - 128).describe()
+                    ),
+                    st => format!("exited with status {st} {t:.3}s after {signal}"),
+                },
                 [] => format!(
                     "exited with status {} {t:.3}s after {signal}",
                     f.pyinit_status.unwrap_or(0)

@@ -42,7 +42,12 @@ impl Analyser<'_> {
                     inferred: false,
                     advice: Some(format!(
                         "{who} stops cleanly and then re-raises {sname} on purpose: no handler \
-                         is missing. Pass -e {status} so that this exit counts as success."
+                         is missing. Pass -e {status}{} so that this exit counts as success.",
+                        if f.multi {
+                            format!(" (or expect_exit = [{status}] under [process.{name}])")
+                        } else {
+                            String::new()
+                        }
                     )),
                 }),
                 caught => findings.push(Finding {
