@@ -130,14 +130,28 @@ impl Report {
         let _ = writeln!(s, "  processes before the signal:");
         let multi = a.processes.iter().any(|p| p.main && p.name.is_some())
             && a.processes.iter().filter(|p| p.main).count() > 1;
+        // The columns fit the longest entry (within reason).
+        let ended_w = a
+            .processes
+            .iter()
+            .map(|p| p.ended.chars().count())
+            .max()
+            .unwrap_or(0)
+            .clamp(20, 64);
+        let name_w = a
+            .processes
+            .iter()
+            .filter_map(|p| p.name.as_ref().map(|n| n.chars().count()))
+            .max()
+            .unwrap_or(0);
         for p in &a.processes {
             let name = match (&p.name, multi) {
-                (Some(n), true) => format!("{n:<10} "),
+                (Some(n), true) => format!("{n:<name_w$} "),
                 _ => String::new(),
             };
             let _ = writeln!(
                 s,
-                "    {name}{:>6}  {:<44} {}{}",
+                "    {name}{:>6}  {:<ended_w$}  {}{}",
                 p.pid,
                 p.ended,
                 short(&p.cmd),
