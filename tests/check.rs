@@ -688,3 +688,68 @@ fn celery_pool_under_group_scope_is_work_cut_short() {
     assert_eq!(plain["verdict"], "PASS", "{plain:#}");
     assert!(kinds(&plain).is_empty(), "{plain:#}");
 }
+
+/// gunicorn 23 (`target/test-venv-gunicorn23`, made by scripts/test.sh).
+fn gunicorn23() -> String {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/test-venv-gunicorn23/bin/gunicorn");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/test.sh",
+        p.display()
+    );
+    p.to_string_lossy().into_owned()
+}
+
+/// gunicorn < 27 logs `[ERROR] Worker (pid:N) was sent SIGTERM!` for a
+/// worker that got TERM from pyinit on top of its master's (`-g`): WARN
+/// with the line and the scope advice. Under the default scope, PASS, and
+/// the signal waits until all four workers have booted.
+#[test]
+fn gunicorn23_error_lines_under_group_scope_warn() {
+    let gunicorn = gunicorn23();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let bind = format!("127.0.0.1:{port}");
+    let port = port.to_string();
+    let fixtures = fx("");
+    let run = |scope: &[&str]| {
+        let mut args = scope.to_vec();
+        args.extend_from_slice(&[
+            "--ready-port",
+            &port,
+            "--",
+            &gunicorn,
+            "-w",
+            "4",
+            "-b",
+            &bind,
+            "--chdir",
+            &fixtures,
+            "gunicorn_app:app",
+        ]);
+        json(&args).0
+    };
+    let grouped = run(&["-g"]);
+    assert_eq!(grouped["verdict"], "WARN", "{grouped:#}");
+    let f = finding(&grouped, "shutdown_errors").unwrap_or_else(|| panic!("{grouped:#}"));
+    assert!(
+        f["message"].as_str().unwrap().contains("was sent SIGTERM!"),
+        "{grouped:#}"
+    );
+    assert!(
+        advice(&grouped).contains("--signal-scope auto"),
+        "{grouped:#}"
+    );
+
+    let plain = run(&[]);
+    assert_eq!(plain["verdict"], "PASS", "{plain:#}");
+    assert!(kinds(&plain).is_empty(), "{plain:#}");
+    assert_eq!(
+        plain["processes"].as_array().unwrap().len(),
+        5,
+        "master and 4 booted workers at the signal: {plain:#}"
+    );
+}
