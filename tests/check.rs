@@ -753,3 +753,22 @@ fn gunicorn23_error_lines_under_group_scope_warn() {
         "master and 4 booted workers at the signal: {plain:#}"
     );
 }
+
+/// `--config`: the set of a TOML file, with its own grace and expect_exit
+/// (web re-raises TERM, which `expect_exit = [143]` accepts).
+#[test]
+fn config_file_is_checked_with_its_own_grace_and_expect_exit() {
+    let (v, code) = json(&["--config", &fx("check.toml"), "--after", "0.5s"]);
+    assert_eq!(v["verdict"], "PASS", "{v:#}");
+    assert_eq!(code, 0);
+    assert_eq!(v["grace_s"], 5.0, "{v:#}");
+    let names: Vec<&str> = v["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["main"] == true)
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web", "worker"], "{v:#}");
+    assert!(kinds(&v).is_empty(), "{v:#}");
+}
