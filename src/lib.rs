@@ -1,8 +1,27 @@
 //! pyinit: a tiny PID 1 for Python containers.
 //!
 //! The binary is a thin wrapper around [`main_entry`]; the modules are public
-//! so that tests and benchmarks can reach the pure parts (line splitting,
-//! formatting, parsing).
+//! so that tests and benchmarks can reach the pure parts.
+//!
+//! # Where things live
+//!
+//! | concern | module | pure? |
+//! | --- | --- | --- |
+//! | command lines (`pyinit`, `check`, `health`/`status`/`ctl`) | [`cli`], [`check::options`], [`control::client`] | parsing only |
+//! | the resolved configuration, Procfile and TOML | [`config`] | yes |
+//! | **decisions**: what to start, stop, restart, kill, and the exit status | [`supervisor::state`] | yes: events in, actions out |
+//! | which processes a signal reaches (signal scope) | [`supervisor::scope`] | yes |
+//! | carrying the decisions out (the event loop) | [`supervisor`] (`mod.rs`) | the driver |
+//! | what happened, as typed events (log lines and `json` records) | [`events`] | yes |
+//! | starting a child (the only post-fork code) | [`spawn`] | system calls |
+//! | the signal mask, signalfd, names and `--rewrite` | [`signals`] | `names`, `rewrite` are pure |
+//! | reaping (`waitpid(-1)`, one owner) | [`reaper`] | system calls |
+//! | reading `/proc` | [`procs`] | parsing is pure |
+//! | output capture: line splitting, formats, writer threads | [`output`] | `lines`, `format` are pure |
+//! | the control socket and the status it reports | [`control`], [`status`] | protocol is pure |
+//! | terminal decisions | [`tty`] | system calls |
+//! | exit codes and errors | [`exit_status`], [`error`] | yes |
+//! | `pyinit check` | [`check`] | the verdict is pure |
 
 pub mod check;
 pub mod cli;
@@ -64,12 +83,15 @@ pub fn main_entry(args: impl IntoIterator<Item = OsString>) -> i32 {
             print!("{text}");
             return 0;
         }
+        Ok(cli::Invocation::Control(args)) => {
+            drop(signal_fd);
+            restore_startup_signals();
+            return control::client::main(args);
+        }
         Ok(cli::Invocation::Check(opts)) => {
             drop(signal_fd);
-            // The check watches from outside with default signal handling.
-            // SAFETY: restores the start-up mask of this (still single-threaded) process.
-            unsafe { mask::ChildSignalState::startup().apply_in_child() };
-            return check::main(opts).unwrap_or_else(|e| fail(&e));
+            restore_startup_signals();
+            return check::main(*opts).unwrap_or_else(|e| fail(&e));
         }
         Err(e) => return fail(&e),
     };
@@ -120,6 +142,14 @@ pub fn main_entry(args: impl IntoIterator<Item = OsString>) -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// `check` and the control clients are not PID 1: they run with the
+/// signal mask and dispositions pyinit was started with.
+fn restore_startup_signals() {
+    // SAFETY: restores the start-up mask and dispositions of this process
+    // while it is still single-threaded (no runtime, no writer thread yet).
+    unsafe { mask::ChildSignalState::startup().apply_in_child() };
 }
 
 fn fail(e: &Error) -> i32 {

@@ -104,18 +104,6 @@ const OWN_SWITCHES: &[&str] = &[
 ];
 const OWN_VALUED: &[&str] = &["--log-format", "--procfile", "--config"];
 
-/// Variables that would change what the pyinit under test writes or runs.
-const OWN_VARIABLES: &[&str] = &[
-    "PYINIT_LOG",
-    "PYINIT_LOG_FORMAT",
-    "PYINIT_NO_CAPTURE",
-    "PYINIT_QUIET",
-    "PYINIT_VERBOSE",
-    "PYINIT_PROCFILE",
-    "PYINIT_CONFIG",
-    "PYINIT_CHECK_CONFIG",
-];
-
 /// The pass-through arguments without the options `check` owns.
 fn pass_through(args: &[OsString]) -> Vec<OsString> {
     let mut out = Vec::new();
@@ -171,19 +159,19 @@ pub fn command(
         c.args(isolation.unshare_args()).arg(exe);
         c
     };
+    // The options the check read from PYINIT_* arrive as flags instead
+    // (`pyinit_args`); a variable left here could change what it writes.
+    for var in super::options::pyinit_variables() {
+        cmd.env_remove(var);
+    }
     cmd.args(inner_args(opts))
         .env("PYINIT_LOG", "debug")
+        // Its own control socket: never the one of a pyinit running here
+        // (or of another check running at the same time).
+        .env("PYINIT_SOCKET", run_dir.path().join("control.sock"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for var in OWN_VARIABLES.iter().filter(|v| **v != "PYINIT_LOG") {
-        cmd.env_remove(var);
-    }
-    // Its own control socket: never the one of a pyinit running here (or of
-    // another check running at the same time).
-    if std::env::var_os("PYINIT_SOCKET").is_none() {
-        cmd.env("PYINIT_SOCKET", run_dir.path().join("control.sock"));
-    }
     if let Some(n) = notify {
         cmd.env("NOTIFY_SOCKET", n.path());
     }

@@ -5,6 +5,8 @@
 //! each connection into at most one [`ControlMsg`] and writes back the
 //! [`Reply`] the supervisor produced. It never blocks the loop.
 
+pub mod client;
+
 use crate::status::Status;
 
 /// What a client asks of the running pyinit.

@@ -164,6 +164,32 @@ fn rewrite_changes_what_is_sent_not_that_it_stops() {
 }
 
 #[test]
+fn a_dropped_signal_does_nothing_at_all() {
+    let mut cfg = config(vec![spec("app")], false);
+    cfg.router = Router::new(vec![parse_rule("TERM:0").unwrap()], false);
+    let mut s = Sim::new(&cfg);
+    s.start();
+    s.spawned(0, 10);
+    let a = s.at(100).feed(Input::Signal(TERM));
+    assert!(sends(&a).is_empty());
+    assert!(emitted(&a, "signal_dropped"));
+    assert_eq!(s.m.phase(), Phase::Running);
+    assert_eq!(s.m.next_deadline(), None, "no deadline is armed");
+}
+
+#[test]
+fn a_non_stop_signal_arms_no_deadline() {
+    let mut cfg = config(vec![spec("app")], false);
+    cfg.router = Router::new(vec![parse_rule("HUP:TERM").unwrap()], false);
+    let mut s = Sim::new(&cfg);
+    s.start();
+    s.spawned(0, 10);
+    s.feed(Input::Signal(libc::SIGHUP));
+    assert_eq!(s.m.next_deadline(), None);
+    assert!(!s.m.status(s.now).stopping);
+}
+
+#[test]
 fn grace_ends_in_sigkill_of_everything() {
     let mut cfg = config(vec![spec("app")], false);
     cfg.grace = Duration::from_secs(2);
