@@ -1,5 +1,7 @@
 //! `pyinit check` against real Python programs: verdicts, advice, JSON.
 mod util;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use util::*;
@@ -33,8 +35,7 @@ fn check_env(args: &[&str], extra_env: &[(&str, &str)]) -> (Output, Duration) {
             }
         }
         for p in descendants_of(pid).into_iter().chain([pid]) {
-            // SAFETY: kill with plain integers.
-            unsafe { libc::kill(p, libc::SIGKILL) };
+            let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
         }
     });
     let out = child.wait_with_output().expect("wait for pyinit check");
