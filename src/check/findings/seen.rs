@@ -31,6 +31,7 @@ pub(super) struct Seen {
 
 pub(super) fn index(facts: &Facts) -> Seen {
     let mut s = Seen::default();
+    let mut stopped: HashSet<i32> = HashSet::new();
     let after_signal = |at: Duration| facts.signalled_at.is_some_and(|sig| at >= sig);
     for (at, rec) in &facts.records {
         let Record::Event(ev) = rec else { continue };
@@ -70,8 +71,17 @@ pub(super) fn index(facts: &Facts) -> Seen {
                 }
                 for p in pids {
                     s.got.entry(*p).or_default().push(*signal);
-                    if reason == "leftover" {
-                        s.leftovers.insert(*p);
+                    // A process that already got the stop signal and is
+                    // merely slower to go than the main process did not
+                    // outlive it in the sense of the finding.
+                    match reason.as_str() {
+                        "leftover" if !stopped.contains(p) => {
+                            s.leftovers.insert(*p);
+                        }
+                        "stop" | "forward" => {
+                            stopped.insert(*p);
+                        }
+                        _ => {}
                     }
                 }
                 if let (Some(name), "stop" | "forward") = (process, reason.as_str()) {

@@ -524,3 +524,37 @@ fn signals_after_the_deadline_kill_change_nothing() {
     ));
     assert_eq!(kinds(&a), ["children_never_signalled"], "{:?}", a.findings);
 }
+
+/// A pool worker that got the stop signal with its main process and went a
+/// moment later did not "outlive" it; one outside the group did.
+#[test]
+fn only_processes_the_stop_missed_outlived_the_main_process() {
+    let procs = vec![
+        proc_(2, 1, masks(false, false), 1003),
+        proc_(3, 2, masks(false, false), 1004),
+        proc_(4, 2, masks(false, false), 1200),
+    ];
+    let leftover = |pids: &[i32]| {
+        (
+            1003,
+            Event::SignalSent {
+                signal: TERM,
+                process: None,
+                pids: pids.to_vec(),
+                skipped: Vec::new(),
+                reason: "leftover".into(),
+            },
+        )
+    };
+    let a = analyse(&facts(
+        procs,
+        vec![
+            sent(1001, &[2, 3], &[]),
+            exited(1002, 2, 143),
+            leftover(&[3, 4]),
+        ],
+        143,
+    ));
+    let outlived = a.findings.iter().find(|f| f.kind == "outlived_main");
+    assert_eq!(outlived.map(|f| f.pids.clone()), Some(vec![4]), "{a:?}");
+}
