@@ -638,23 +638,33 @@ fn uvicorn_reraise_is_a_warn_with_expect_exit_advice() {
     assert_eq!(v["verdict"], "PASS", "{v:#}");
 }
 
-/// A real celery prefork worker (kombu's filesystem:// broker): under `-g`
-/// its pool processes die of pyinit's direct TERM (work cut short, and the
-/// master then hangs until the deadline); under the default scope it stops
-/// cleanly.
+/// A real celery prefork worker (kombu's filesystem:// broker) with a 3 s
+/// task running when TERM arrives (the issue's case): under `-g` its pool
+/// processes die of pyinit's direct TERM, the task is lost (work cut short)
+/// and the master hangs until the deadline; under the default scope the
+/// task finishes and celery exits 0.
 #[test]
 fn celery_pool_under_group_scope_is_work_cut_short() {
     let celery = venv_bin("celery");
+    let python = venv_bin("python");
     let dir = std::env::temp_dir().join(format!("pyinit-check-celery-{}", std::process::id()));
     let fixtures = fx("");
     let env = [
         ("CHECK_CELERY_DIR", dir.to_str().unwrap()),
         ("PYTHONPATH", fixtures.as_str()),
     ];
-    // An idle worker's warm shutdown takes about 6 s (its pool joins are
-    // slow); under -g the master hangs until the deadline.
     let run = |scope: &[&str]| {
-        let mut args = vec!["--json", "--ready-line", r"ready\.$"];
+        // One task in the queue: the worker starts it at once.
+        let _ = std::fs::remove_dir_all(&dir);
+        let queued = Command::new(&python)
+            .args(["-c", "import check_celery_app as a; a.slow.delay()"])
+            .env_clear()
+            .envs(clean_env())
+            .envs(env)
+            .status()
+            .unwrap();
+        assert!(queued.success());
+        let mut args = vec!["--json", "--ready-line", "task started"];
         args.extend_from_slice(scope);
         args.extend_from_slice(&[
             "--",
@@ -674,13 +684,19 @@ fn celery_pool_under_group_scope_is_work_cut_short() {
         serde_json::from_slice::<serde_json::Value>(&out.stdout)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
     };
+    // Under -g the master hangs until the deadline; the default scope's
+    // warm shutdown waits for the task (3 s) and the pool joins (about 2 s).
     let grouped = run(&["-g", "-t", "4s"]);
     let plain = run(&["-t", "15s"]);
     let _ = std::fs::remove_dir_all(&dir);
+    let finished = |v: &serde_json::Value| {
+        format!("{}{}", v["stdout_tail"], v["stderr_tail"]).contains("task finished")
+    };
 
     let f = finding(&grouped, "work_cut_short").unwrap_or_else(|| panic!("{grouped:#}"));
     assert_eq!(f["pids"].as_array().unwrap().len(), 2, "{grouped:#}");
     assert_ne!(grouped["verdict"], "PASS", "{grouped:#}");
+    assert!(!finished(&grouped), "{grouped:#}");
     assert!(
         advice(&grouped).contains("--signal-scope auto"),
         "{grouped:#}"
@@ -688,6 +704,7 @@ fn celery_pool_under_group_scope_is_work_cut_short() {
 
     assert_eq!(plain["verdict"], "PASS", "{plain:#}");
     assert!(kinds(&plain).is_empty(), "{plain:#}");
+    assert!(finished(&plain), "the task finished: {plain:#}");
 }
 
 /// gunicorn 23 (`target/test-venv-gunicorn23`, made by scripts/test.sh).
