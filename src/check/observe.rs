@@ -1,5 +1,8 @@
 //! What `check` sees from outside: every process below the pyinit under
-//! test, sampled from `/proc`, and every line it wrote, with arrival times.
+//! test, sampled from `/proc` every 5 ms (when it appeared, vanished, was a
+//! zombie and with which wait status; its parent and signal masks as the
+//! stop signal went out), and every record the pyinit under test wrote,
+//! with its arrival time.
 
 use std::collections::HashMap;
 use std::io::Read;
