@@ -854,9 +854,16 @@ fn check_warns_that_group_scope_cuts_celery_work_short() {
     let expected = if v["killed"] == true { "FAIL" } else { "WARN" };
     assert_eq!(v["verdict"], expected, "report: {v:#}");
     assert_eq!(code, i32::from(expected == "FAIL"), "report: {v:#}");
+    let cut_short = v["findings"]
+        .as_array()
+        .is_some_and(|f| f.iter().any(|f| f["kind"] == "work_cut_short"));
     assert!(
-        advice.contains("cut short"),
-        "no work-cut-short advice:\n{advice}\nreport: {v:#}"
+        cut_short,
+        "no work-cut-short finding:\n{advice}\nreport: {v:#}"
+    );
+    assert!(
+        advice.contains("--signal-scope auto"),
+        "the advice names the fix:\n{advice}"
     );
 }
 
