@@ -31,6 +31,15 @@ use signals::{mask, names};
 /// tokio runtime and the writer threads inherit the mask), so none is lost
 /// and the signalfd sees them all.
 pub fn main_entry(args: impl IntoIterator<Item = OsString>) -> i32 {
+    // ---- control clients (issue 12): `pyinit health|status|ctl ...` are
+    // short-lived clients of a running pyinit; they need none of the set-up below.
+    let args: Vec<OsString> = args.into_iter().collect();
+    if let Some(word) = args.get(1).and_then(|a| a.to_str()) {
+        if matches!(word, "health" | "status" | "ctl") {
+            return control::client::main(args[1..].to_vec());
+        }
+    }
+    // ---- end control clients
     mask::capture_startup();
     // One malloc arena: the writer threads allocate next to nothing, and a
     // per-thread arena costs a 64 MB reservation and its set-up per thread.

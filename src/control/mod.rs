@@ -5,6 +5,11 @@
 //! each connection into at most one [`ControlMsg`] and writes back the
 //! [`Reply`] the supervisor produced. It never blocks the loop.
 
+pub mod client;
+pub mod probe;
+pub mod protocol;
+pub mod server;
+
 use crate::status::Status;
 
 /// What a client asks of the running pyinit.
