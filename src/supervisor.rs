@@ -50,6 +50,10 @@ use crate::signals::source::{Received, SignalSource};
 use crate::spawn::{self, GroupMode, SpawnSpec};
 use crate::tty;
 
+// ---- control socket bridge (issue 12), see control_hook.rs
+mod control_hook;
+// ----
+
 /// After the final SIGKILL: time left to reap and to write the last output.
 pub const FINAL_FLUSH: Duration = Duration::from_millis(500);
 /// How often a `ready = { port = N }` process is probed.
@@ -95,6 +99,8 @@ struct Proc {
     restarts: VecDeque<Instant>,
     failures_in_row: u32,
     notify_path: Option<PathBuf>,
+    /// Pending `pyinit ctl` restart/stop (control socket bridge, issue 12).
+    ctl: control_hook::Intent,
 }
 
 struct Supervisor<'a> {
@@ -316,6 +322,8 @@ impl Supervisor<'_> {
         tokio::pin!(timer);
         let mut armed = far;
         let mut batch: Vec<Received> = Vec::with_capacity(16);
+        // Control socket bridge (issue 12).
+        let mut control = crate::control::server::start(&self.cfg.socket);
         loop {
             self.advance(Instant::now())?;
             if self.finished() {
@@ -342,6 +350,8 @@ impl Supervisor<'_> {
                     }
                 }
                 Some((i, generation)) = ready_rx.recv() => self.on_ready(i, generation),
+                // Control socket bridge (issue 12).
+                Some(msg) = control_hook::next(&mut control) => self.on_control(msg),
                 _ = &mut timer, if armed != far => {
                     // Fired: the next turn re-arms it if anything is due later.
                     armed = far;
@@ -542,6 +552,10 @@ impl Supervisor<'_> {
         if matches!(spec.ready, Some(ReadyProbe::Port(_))) {
             self.next_port_probe = Some(Instant::now());
         }
+        // Control socket bridge (issue 12): `ready = { http = URL }`.
+        if let Some(ReadyProbe::Http(url)) = &spec.ready {
+            control_hook::watch_http(url.clone(), i, generation, self.ready_tx.clone());
+        }
         Ok(())
     }
 
@@ -716,6 +730,11 @@ impl Supervisor<'_> {
         if self.trigger.is_some() {
             return;
         }
+        // Control socket bridge (issue 12): `ctl restart`/`ctl stop`.
+        if self.control_exit(i) {
+            return;
+        }
+        let p = &mut self.procs[i];
         let failed = cfg.expect.map(ended) != 0;
         let policy = spec.restart.policy;
         let wants_restart =
@@ -797,7 +816,9 @@ impl Supervisor<'_> {
             .iter()
             .enumerate()
             .any(|(j, p)| j != i && p.pid.is_some());
-        if !others_running {
+        // (Control socket bridge, issue 12: a `ctl` stop outside a shutdown
+        // kills that process's group only.)
+        if !others_running && self.trigger.is_some() {
             self.kill_everything(Some(i));
             return;
         }

@@ -336,7 +336,7 @@ fn command(loc: &Locator<'_>, v: &Value<'_>) -> Result<Vec<OsString>, String> {
 fn ready_probe(loc: &Locator<'_>, v: &Value<'_>) -> Result<ReadyProbe, String> {
     let t = loc.table("ready", v)?;
     if t.len() != 1 {
-        return Err(loc.at(v, "ready takes exactly one of port, line, notify"));
+        return Err(loc.at(v, "ready takes exactly one of port, line, notify, http"));
     }
     let (k, val) = t
         .iter()
@@ -363,7 +363,15 @@ fn ready_probe(loc: &Locator<'_>, v: &Value<'_>) -> Result<ReadyProbe, String> {
             Some(true) => Ok(ReadyProbe::Notify),
             _ => Err(loc.at(val, "ready.notify must be true")),
         },
-        _ => Err(unknown(loc, k, "port, line, notify")),
+        // ---- ready.http (issue 12)
+        "http" => {
+            let url = loc.str("ready.http", val)?;
+            crate::control::probe::HttpUrl::parse(url)
+                .map_err(|e| loc.at(val, format!("ready.http: {e}")))?;
+            Ok(ReadyProbe::Http(url.to_owned()))
+        }
+        // ----
+        _ => Err(unknown(loc, k, "port, line, notify, http")),
     }
 }
 
