@@ -39,7 +39,11 @@ fn addr(s: &str) -> Result<std::net::SocketAddr, String> {
 /// Exit 0 when every process of the running pyinit is up and ready (and
 /// the probes given here pass); 1 with one line per problem otherwise.
 #[derive(Parser, Debug)]
-#[command(name = "pyinit health", bin_name = "pyinit health", disable_version_flag = true)]
+#[command(
+    name = "pyinit health",
+    bin_name = "pyinit health",
+    disable_version_flag = true
+)]
 struct HealthCli {
     /// GET this URL (http://IP:PORT/PATH; no name resolution but localhost)
     #[arg(long, value_name = "URL", value_parser = url)]
@@ -60,7 +64,11 @@ struct HealthCli {
 
 /// What the pyinit that is PID 1 runs, and how it is.
 #[derive(Parser, Debug)]
-#[command(name = "pyinit status", bin_name = "pyinit status", disable_version_flag = true)]
+#[command(
+    name = "pyinit status",
+    bin_name = "pyinit status",
+    disable_version_flag = true
+)]
 struct StatusCli {
     /// {"processes": [...], "stopping": bool, "oom_kills": N}
     #[arg(long)]
@@ -69,7 +77,11 @@ struct StatusCli {
 
 /// Act on one process of the running pyinit.
 #[derive(Parser, Debug)]
-#[command(name = "pyinit ctl", bin_name = "pyinit ctl", disable_version_flag = true)]
+#[command(
+    name = "pyinit ctl",
+    bin_name = "pyinit ctl",
+    disable_version_flag = true
+)]
 struct CtlCli {
     #[command(subcommand)]
     action: CtlAction,
@@ -168,7 +180,9 @@ fn ask(path: &Path, request: &Request) -> Result<Reply, AskError> {
         .read_to_end(&mut data)
         .map_err(io)?;
     if data.is_empty() {
-        return Err(AskError::Other("pyinit closed the connection without an answer".into()));
+        return Err(AskError::Other(
+            "pyinit closed the connection without an answer".into(),
+        ));
     }
     protocol::decode_reply(&data)
         .map_err(|e| AskError::Other(format!("pyinit answered something unexpected: {e}")))
@@ -224,7 +238,15 @@ fn uptime(d: Option<Duration>) -> String {
 
 /// The `pyinit status` table.
 pub fn table(s: &Status) -> String {
-    let header = ["NAME", "PID", "STATE", "UPTIME", "RESTARTS", "LAST EXIT", "READY"];
+    let header = [
+        "NAME",
+        "PID",
+        "STATE",
+        "UPTIME",
+        "RESTARTS",
+        "LAST EXIT",
+        "READY",
+    ];
     let mut rows: Vec<[String; 7]> = vec![header.map(String::from)];
     for p in &s.processes {
         rows.push([
@@ -269,7 +291,10 @@ pub fn table(s: &Status) -> String {
 
 /// Why one process is not healthy, if it is not (probes not run here).
 pub fn state_problem(p: &ProcStatus) -> Option<String> {
-    let exit = |p: &ProcStatus| p.last_exit.map_or(String::new(), |c| format!(" after exit {c}"));
+    let exit = |p: &ProcStatus| {
+        p.last_exit
+            .map_or(String::new(), |c| format!(" after exit {c}"))
+    };
     match p.state {
         ProcState::Completed => None,
         _ if p.oneshot && p.state.is_live() => Some("one-shot still running".into()),
@@ -433,7 +458,9 @@ mod tests {
 
     #[test]
     fn report_stays_under_4k() {
-        let many: Vec<String> = (0..500).map(|i| format!("p{i}: {}", "x".repeat(i))).collect();
+        let many: Vec<String> = (0..500)
+            .map(|i| format!("p{i}: {}", "x".repeat(i)))
+            .collect();
         let r = bounded_report(&many);
         assert!(r.len() < 4096, "{}", r.len());
         assert!(r.ends_with("more\n"));

@@ -28,7 +28,10 @@ pub enum ProbeError {
     Closed,
     NotHttp,
     Status(u16),
-    BodyMismatch { status: u16, regex: String },
+    BodyMismatch {
+        status: u16,
+        regex: String,
+    },
 }
 
 impl std::fmt::Display for ProbeError {
@@ -37,7 +40,11 @@ impl std::fmt::Display for ProbeError {
             ProbeError::BadTarget(m) => f.write_str(m),
             ProbeError::Refused => f.write_str("refused the connection"),
             ProbeError::TimedOut(d) => {
-                write!(f, "did not answer within {}", humantime::format_duration(*d))
+                write!(
+                    f,
+                    "did not answer within {}",
+                    humantime::format_duration(*d)
+                )
             }
             ProbeError::Io(e) => write!(f, "failed: {e}"),
             ProbeError::Closed => f.write_str("closed the connection without an answer"),
@@ -90,10 +97,12 @@ pub fn parse_addr(text: &str, default_port: Option<u16>) -> Result<SocketAddr, P
         return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
     }
     let (host, port) = match text.rfind(':') {
-        Some(i) if !text[i..].contains(']') && (text.starts_with('[') || !text[..i].contains(':')) => {
-            let port = text[i + 1..].parse::<u16>().map_err(|_| {
-                ProbeError::BadTarget(format!("'{shown}' has no valid port"))
-            })?;
+        Some(i)
+            if !text[i..].contains(']') && (text.starts_with('[') || !text[..i].contains(':')) =>
+        {
+            let port = text[i + 1..]
+                .parse::<u16>()
+                .map_err(|_| ProbeError::BadTarget(format!("'{shown}' has no valid port")))?;
             (&text[..i], port)
         }
         _ => (
@@ -320,7 +329,9 @@ async fn http_get_async(url: &HttpUrl) -> Result<Answer, ProbeError> {
     let req = url.request();
     let mut sent = 0;
     while sent < req.len() {
-        s.writable().await.map_err(|e| io_error(e, Duration::ZERO))?;
+        s.writable()
+            .await
+            .map_err(|e| io_error(e, Duration::ZERO))?;
         match s.try_write(&req.as_bytes()[sent..]) {
             Ok(n) => sent += n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -330,7 +341,9 @@ async fn http_get_async(url: &HttpUrl) -> Result<Answer, ProbeError> {
     let mut data = Vec::with_capacity(4096);
     let mut buf = [0u8; 8192];
     while data.len() < MAX_ANSWER {
-        s.readable().await.map_err(|e| io_error(e, Duration::ZERO))?;
+        s.readable()
+            .await
+            .map_err(|e| io_error(e, Duration::ZERO))?;
         match s.try_read(&mut buf) {
             Ok(0) => break,
             Ok(n) => data.extend_from_slice(&buf[..n.min(MAX_ANSWER - data.len())]),
@@ -469,7 +482,12 @@ mod tests {
         assert_eq!((a.status, &a.body[..]), (204, &b"body"[..]));
         assert_eq!(parse_answer(b"HTTP/1.0 200\n\n").unwrap().status, 200);
         assert_eq!(parse_answer(b""), Err(ProbeError::Closed));
-        for bad in [&b"SSH-2.0-OpenSSH\r\n"[..], b"HTTP/1.1 2000 x\r\n", b"\xff\xfe\n", b"HTTP/1.1 200"] {
+        for bad in [
+            &b"SSH-2.0-OpenSSH\r\n"[..],
+            b"HTTP/1.1 2000 x\r\n",
+            b"\xff\xfe\n",
+            b"HTTP/1.1 200",
+        ] {
             assert_eq!(parse_answer(bad), Err(ProbeError::NotHttp));
         }
     }

@@ -163,11 +163,14 @@ fn opt_u32(v: Option<&Value>) -> u32 {
 }
 
 fn opt_i32(v: Option<&Value>) -> Option<i32> {
-    v.and_then(Value::as_i64).and_then(|n| i32::try_from(n).ok())
+    v.and_then(Value::as_i64)
+        .and_then(|n| i32::try_from(n).ok())
 }
 
 pub fn status_from_json(v: &Value) -> Result<Status, ProtocolError> {
-    let m = v.as_object().ok_or_else(|| bad("status is not an object"))?;
+    let m = v
+        .as_object()
+        .ok_or_else(|| bad("status is not an object"))?;
     let list = m
         .get("processes")
         .and_then(Value::as_array)
@@ -293,7 +296,15 @@ mod tests {
         keys.sort();
         assert_eq!(
             keys,
-            ["last_exit", "name", "pid", "ready", "restarts", "state", "uptime_s"]
+            [
+                "last_exit",
+                "name",
+                "pid",
+                "ready",
+                "restarts",
+                "state",
+                "uptime_s"
+            ]
         );
         assert_eq!(p["state"], "ready");
         assert_eq!(v["processes"][1]["pid"], Value::Null);
@@ -319,7 +330,11 @@ mod tests {
             b"{\"cmd\": \"status\"} trailing",
         ];
         for c in cases {
-            assert!(decode_request(c).is_err(), "{:?}", String::from_utf8_lossy(c));
+            assert!(
+                decode_request(c).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(c)
+            );
         }
         let deep = "[".repeat(10_000);
         assert!(decode_request(deep.as_bytes()).is_err());

@@ -164,36 +164,52 @@ fn error_line(msg: &str) -> Vec<u8> {
 
 /// Serves one connection: uid check, one request, one reply.
 async fn serve(stream: UnixStream, own_uid: u32, tx: &mpsc::Sender<ControlMsg>) {
-    match stream.peer_cred() {
-        Ok(c) if c.uid() == own_uid || c.uid() == 0 => {}
-        Ok(c) => {
-            tracing::debug!("control socket: refused a client of uid {}", c.uid());
-            let _ = stream.try_write(&error_line(&format!(
-                "refused: uid {} is neither pyinit's nor root",
-                c.uid()
-            )));
-            return;
-        }
+    let refused = match stream.peer_cred() {
+        Ok(c) if c.uid() == own_uid || c.uid() == 0 => None,
+        Ok(c) => Some(c.uid()),
         Err(_) => return,
-    }
+    };
+    // The request is read even from a refused client: closing a Unix
+    // socket with unread data makes the peer's read fail (ECONNRESET)
+    // before it sees the error line.
     let line = match tokio::time::timeout(READ_BOUND, read_line(&stream)).await {
         Ok(Ok(Some(line))) => line,
         // Connected and closed without a word (a liveness check).
         Ok(Ok(None)) => return,
-        Ok(Err(msg)) => {
-            write_reply(&stream, &error_line(msg)).await;
-            return;
-        }
-        Err(_) => {
-            write_reply(&stream, &error_line("no request within 2s")).await;
-            return;
-        }
+        Ok(Err(msg)) => return fail(&stream, msg).await,
+        Err(_) => return fail(&stream, "no request within 2s").await,
     };
+    if let Some(uid) = refused {
+        tracing::debug!("control socket: refused a client of uid {uid}");
+        let msg = format!("refused: uid {uid} is neither pyinit's nor root");
+        return fail(&stream, &msg).await;
+    }
     let reply = match protocol::decode_request(&line) {
         Ok(request) => ask_loop(tx, request).await,
         Err(e) => Reply::Error(format!("bad request: {e}")),
     };
     write_reply(&stream, protocol::encode_reply(&reply).as_bytes()).await;
+}
+
+/// Sends one error line, then discards what the client still sends (bounded)
+/// so that closing does not reset the connection before it reads the line.
+async fn fail(stream: &UnixStream, msg: &str) {
+    write_reply(stream, &error_line(msg)).await;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
+    let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Write);
+    let drain = async {
+        let mut buf = [0u8; 16 * 1024];
+        let mut left = 2 * 1024 * 1024usize;
+        while left > 0 && stream.readable().await.is_ok() {
+            match stream.try_read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => left = left.saturating_sub(n),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
 }
 
 /// Hands the request to the loop and waits (bounded) for its answer.
@@ -273,10 +289,8 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     fn temp_dir(tag: &str) -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "pyinit-server-test-{tag}-{}",
-            std::process::id()
-        ));
+        let d =
+            std::env::temp_dir().join(format!("pyinit-server-test-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
     }

@@ -36,7 +36,12 @@ pub(super) async fn next(rx: &mut Option<Receiver<ControlMsg>>) -> Option<Contro
 
 /// Polls `url` off the loop until it answers 2xx/3xx, then reports the
 /// process ready (for that start only: later starts have their own poll).
-pub(super) fn watch_http(url: String, i: usize, generation: u64, tx: UnboundedSender<(usize, u64)>) {
+pub(super) fn watch_http(
+    url: String,
+    i: usize,
+    generation: u64,
+    tx: UnboundedSender<(usize, u64)>,
+) {
     tokio::spawn(async move {
         loop {
             if crate::control::probe::http_ok(&url, Duration::from_secs(1))
@@ -70,10 +75,7 @@ impl Supervisor<'_> {
             Request::Status => unreachable!(),
         };
         let Some(i) = self.cfg.processes.iter().position(|p| &p.name == name) else {
-            return Reply::Error(format!(
-                "no process named '{}'",
-                crate::error::shown(name)
-            ));
+            return Reply::Error(format!("no process named '{}'", crate::error::shown(name)));
         };
         if self.trigger.is_some() || !matches!(self.stop, StopState::Running) {
             return Reply::Error("pyinit is stopping".into());
