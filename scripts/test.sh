@@ -138,6 +138,8 @@ check "static release binary" ./scripts/build-static.sh
 # pyinit as the ENTRYPOINT of a real OCI container under runc (docker stop's
 # TERM, timeout, KILL); builds a cached Debian rootfs on first use.
 check "container e2e (runc)" ./docker/e2e/run.sh
+# HEALTHCHECK CMD ["/pyinit", "health"] under a real Docker daemon (skips without one).
+check "docker HEALTHCHECK" env E2E_PYINIT=target/x86_64-unknown-linux-gnu/release/pyinit ./docker/e2e/health.sh
 
 # ----------------------------------------------------------------- summary
 section "summary ($((SECONDS - start_all))s)"
