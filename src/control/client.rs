@@ -146,10 +146,17 @@ fn parse<T: Parser>(args: Vec<OsString>) -> Result<T, i32> {
                 }
             }
             _ => {
+                // clap's first paragraph (the error and, for missing
+                // arguments, their list) as one line; its usage block is not repeated.
                 let text = e.to_string();
-                let first = text.lines().next().unwrap_or("usage error");
-                let first = first.strip_prefix("error: ").unwrap_or(first);
-                eprintln!("pyinit: error: {first}");
+                let first: Vec<&str> = text
+                    .lines()
+                    .take_while(|l| !l.trim().is_empty())
+                    .map(str::trim)
+                    .collect();
+                let line = first.join(" ");
+                let line = line.strip_prefix("error: ").unwrap_or(&line);
+                eprintln!("pyinit: error: {line}");
                 1
             }
         }
