@@ -26,6 +26,15 @@ pub(super) enum Intent {
     Stop,
 }
 
+/// A `ctl` request, once its process is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Restart,
+    Stop,
+    Start,
+    Signal(i32),
+}
+
 /// The next control request, or never when there is no socket.
 pub(super) async fn next(rx: &mut Option<Receiver<ControlMsg>>) -> Option<ControlMsg> {
     match rx {
@@ -66,26 +75,23 @@ impl Supervisor<'_> {
     }
 
     fn control_reply(&mut self, request: Request) -> Reply {
-        if let Request::Status = request {
-            return Reply::Status(self.status());
-        }
-        let name = match &request {
-            Request::Restart(n) | Request::Stop(n) | Request::Start(n) => n,
-            Request::Signal { name, .. } => name,
-            Request::Status => unreachable!(),
+        let (name, action) = match request {
+            Request::Status => return Reply::Status(self.status()),
+            Request::Restart(n) => (n, Action::Restart),
+            Request::Stop(n) => (n, Action::Stop),
+            Request::Start(n) => (n, Action::Start),
+            Request::Signal { signal, name } => (name, Action::Signal(signal)),
         };
-        let Some(i) = self.cfg.processes.iter().position(|p| &p.name == name) else {
-            return Reply::Error(format!("no process named '{}'", crate::error::shown(name)));
+        let Some(i) = self.cfg.processes.iter().position(|p| p.name == name) else {
+            return Reply::Error(format!("no process named '{}'", crate::error::shown(&name)));
         };
         if self.trigger.is_some() || !matches!(self.stop, StopState::Running) {
             return Reply::Error("pyinit is stopping".into());
         }
         let running = self.procs[i].pid.is_some();
-        match request {
-            Request::Signal { signal, .. } => {
-                if !running {
-                    return Reply::Error(format!("{name} is not running"));
-                }
+        match action {
+            Action::Signal(_) if !running => Reply::Error(format!("{name} is not running")),
+            Action::Signal(signal) => {
                 let stop = names::is_stop(signal);
                 let target = if stop && !self.cfg.single_child() {
                     Target::Group
@@ -102,24 +108,27 @@ impl Supervisor<'_> {
                 );
                 Reply::Done
             }
-            Request::Restart(_) | Request::Stop(_) if running => {
+            Action::Restart | Action::Stop if running => {
                 if self.procs[i].stop_deadline.is_none() {
                     self.stop_one(i);
                 }
-                self.procs[i].ctl = if matches!(request, Request::Restart(_)) {
+                self.procs[i].ctl = if action == Action::Restart {
                     Intent::Restart
                 } else {
                     Intent::Stop
                 };
                 Reply::Done
             }
-            Request::Stop(_) => {
+            Action::Stop => {
                 self.procs[i].backoff_until = None;
                 self.procs[i].ctl = Intent::Stop;
                 Reply::Done
             }
-            Request::Start(_) if running => Reply::Error(format!("{name} is already running")),
-            Request::Restart(_) | Request::Start(_) => {
+            Action::Start if running => Reply::Error(format!("{name} is already running")),
+            Action::Restart | Action::Start if !self.procs[i].started_once => {
+                Reply::Error(format!("{name} is still waiting for its dependencies"))
+            }
+            Action::Restart | Action::Start => {
                 self.procs[i].backoff_until = None;
                 self.procs[i].ctl = Intent::None;
                 match self.spawn(i) {
@@ -127,7 +136,6 @@ impl Supervisor<'_> {
                     Err(e) => Reply::Error(format!("{name} could not be started: {e}")),
                 }
             }
-            Request::Status => unreachable!(),
         }
     }
 
