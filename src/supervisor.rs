@@ -217,6 +217,8 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
     drop(terminal);
 
     let result = sup.event_loop(&signals, &mut ready_rx).await;
+    // Control socket bridge (issue 12): no stale socket file left behind.
+    crate::control::server::remove_socket(&cfg.socket);
     if let Some(dir) = notify_dir {
         let _ = std::fs::remove_dir_all(dir);
     }

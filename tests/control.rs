@@ -713,3 +713,15 @@ fn unusable_socket_path_is_one_warning_and_the_app_runs() {
     let err = out.stderr_str();
     assert_eq!(err.matches("without a control socket").count(), 1, "{err}");
 }
+
+/// 11. pyinit removes its own socket file when it exits.
+#[test]
+fn socket_file_removed_at_exit() {
+    let dir = TempDir::new("exit");
+    let sock = dir.sock();
+    let r = spawn_single(&sock, &[], &["sleep", "1000"]);
+    wait_socket(&r, &sock);
+    r.signal(libc::SIGTERM);
+    assert_code(&r.wait(T), 143);
+    assert!(!sock.exists(), "{} left behind", sock.display());
+}

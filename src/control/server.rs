@@ -27,6 +27,22 @@ pub const REPLY_BOUND: Duration = Duration::from_secs(2);
 /// Connections served at once; more are closed with an error line.
 pub const MAX_CONNECTIONS: usize = 32;
 
+/// Device and inode of the socket this pyinit created, so that it removes
+/// its own file only (never one a later pyinit put in its place).
+static OWN_SOCKET: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+
+/// Removes the socket file at `path` if it is the one [`start`] created:
+/// called once pyinit is done, so that no stale file is left behind.
+pub fn remove_socket(path: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Some(&own) = OWN_SOCKET.get() else { return };
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if (m.dev(), m.ino()) == own {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// What became of an existing socket file.
 #[derive(Debug, PartialEq, Eq)]
 enum Existing {
@@ -97,6 +113,10 @@ fn bind(path: &Path) -> Result<Option<UnixListener>, String> {
     // between bind and chmod exposes nothing.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?;
+    if let Ok(m) = std::fs::metadata(path) {
+        use std::os::unix::fs::MetadataExt;
+        let _ = OWN_SOCKET.set((m.dev(), m.ino()));
+    }
     listener
         .set_nonblocking(true)
         .map_err(|e| format!("cannot use {}: {e}", path.display()))?;

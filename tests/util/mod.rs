@@ -54,6 +54,20 @@ pub fn clean_env() -> Vec<(OsString, OsString)> {
     env
 }
 
+/// A control socket path of its own for each pyinit a test starts: tests
+/// run in parallel, and on the shared default path every pyinit but the
+/// first would run without a socket and say so on stderr.
+pub fn unique_socket() -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    std::env::temp_dir()
+        .join("pyinit-test-sockets")
+        .join(format!(
+            "{}-{}.sock",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ))
+}
+
 /// Shared, growing output of one stream.
 #[derive(Default)]
 struct Captured {
@@ -100,6 +114,7 @@ impl Builder {
             pid1: true,
             stdout_null: false,
         }
+        .env("PYINIT_SOCKET", unique_socket())
     }
 
     pub fn arg(mut self, a: impl AsRef<OsStr>) -> Self {
