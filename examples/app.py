@@ -7,14 +7,15 @@ about a second and logs with plain print() calls, never flushing: without
 PYTHONUNBUFFERED (which pyinit sets), those lines would sit in an 8 KiB
 buffer while stdout is a pipe, and arrive late or not at all.
 
-On SIGTERM (or SIGINT) every process finishes the job in hand and exits 0.
-pyinit sends the SIGTERM from `docker stop` to the whole process group, so
-the workers hear it directly; the main process only waits for them. Run as
-PID 1 without an init, only the main process would get the SIGTERM: it does
-not pass it on, so it would wait for workers that never stop, and
-`docker stop` would end in SIGKILL ten seconds later, killing the jobs
-midway. (A script with no handler at all would not even notice the
-SIGTERM: PID 1 gets no default action for it.)
+On SIGTERM (or SIGINT) the main process passes the signal on to its workers
+(as gunicorn's arbiter and celery's main process do), every worker finishes
+the job in hand and exits 0, and the main process exits 0 once they are all
+gone. Under pyinit's default signal scope (`auto`), a main process that
+handles the stop signal is trusted to stop its own workers, so they get it
+once, from their master, never a second time from the init. Run as PID 1
+without an init, nobody reaps what the app leaves behind and nothing writes
+its output line by line: without PYTHONUNBUFFERED (which pyinit sets), the
+print() lines wait in an 8 KiB buffer while stdout is a pipe.
 
     python3 examples/app.py [--workers N] [--job-seconds S]
 """
@@ -71,19 +72,24 @@ def main() -> int:
 
     stopping = False
 
+    workers = []
+
     def on_term(signum, frame):
         nonlocal stopping
         stopping = True
         # The main process spends its time in os.wait(), so a print() here
         # does not cut into another print() of its own.
-        print(f"main: {signal.Signals(signum).name} received, waiting for the workers")
+        print(f"main: {signal.Signals(signum).name} received, passing it to the workers")
+        for w in workers:
+            if w.returncode is None:
+                w.send_signal(signum)
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
 
     print(f"main: pid {os.getpid()}, starting {args.workers} workers")
     ready_r, ready_w = os.pipe()
-    workers = [
+    workers += [
         subprocess.Popen(
             [
                 sys.executable,
@@ -117,8 +123,7 @@ def main() -> int:
     while pending:
         # Reap workers in the order they exit, so none stays a zombie.
         # os.wait() is retried after a signal handler runs, so a SIGTERM
-        # here only sets the flag; the workers stop on the signal they got
-        # themselves.
+        # here only passes the signal on; the workers then stop.
         pid, wait_status = os.wait()
         w = pending.pop(pid, None)
         if w is None:

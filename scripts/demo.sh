@@ -8,7 +8,7 @@
 #
 # Environment: DEMO_RUN_SECONDS (how long the app runs before the SIGTERM,
 # default 2.5); DEMO_WITHOUT_PYINIT=1 then runs the same app as PID 1 with no
-# init, for comparison (that run ends in SIGKILL after 10 s); PYINIT_*
+# init, for comparison (its print() lines arrive in buffered bursts); PYINIT_*
 # variables are read by pyinit itself.
 # Needs bash, python3 and unshare (util-linux). Every wait is bounded, and
 # nothing reads from stdin.

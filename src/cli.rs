@@ -55,6 +55,10 @@ pub const OPTS: &[Opt] = &[
           help: "rewrite a received signal before forwarding it (TERM:INT); TO = 0 drops it; repeatable" },
     Opt { long: "single-child", short: Some('c'), kind: Kind::Switch,
           help: "forward every signal to the main process only (it stops its own workers)" },
+    Opt { long: "group", short: Some('g'), kind: Kind::Switch,
+          help: "stop signals to every process of the group (same as --signal-scope group)" },
+    Opt { long: "signal-scope", short: None, kind: Kind::Value("auto|group|main"),
+          help: "which processes a forwarded signal reaches [default: auto]" },
     Opt { long: "expect-exit", short: Some('e'), kind: Kind::List("CODE"),
           help: "treat this exit code as success (0); repeatable" },
     Opt { long: "log-format", short: None, kind: Kind::Value("raw|prefix|json"),
@@ -86,6 +90,8 @@ pub struct Cli {
     pub stop_delay: Duration,
     pub rewrite: Vec<Rule>,
     pub single_child: bool,
+    pub group: bool,
+    pub signal_scope: Option<config::SignalScope>,
     pub expect_exit: Vec<i32>,
     pub log_format: Option<LogFormat>,
     pub no_capture: bool,
@@ -109,6 +115,8 @@ impl Default for Cli {
             stop_delay: Duration::ZERO,
             rewrite: Vec::new(),
             single_child: false,
+            group: false,
+            signal_scope: None,
             expect_exit: Vec::new(),
             log_format: None,
             no_capture: false,
@@ -382,6 +390,10 @@ pub fn apply(cli: &mut Cli, src: &Source<'_>, values: &[String]) -> Result<bool,
         "stop-delay" => cli.stop_delay = typed(src, &last, duration::parse)?,
         "rewrite" => cli.rewrite = list(src, values, rewrite::parse_rule)?,
         "single-child" => cli.single_child = switch(src, values)?,
+        "group" => cli.group = switch(src, values)?,
+        "signal-scope" => {
+            cli.signal_scope = Some(typed(src, &last, str::parse::<config::SignalScope>)?)
+        }
         "expect-exit" => cli.expect_exit = list(src, values, exit_status::parse_code)?,
         "log-format" => cli.log_format = Some(typed(src, &last, str::parse::<LogFormat>)?),
         "no-capture" => cli.no_capture = switch(src, values)?,
@@ -503,8 +515,10 @@ impl Cli {
             router: Router::new(self.rewrite.clone(), self.single_child),
             signal_scope: if self.single_child {
                 config::SignalScope::Main
-            } else {
+            } else if self.group {
                 config::SignalScope::Group
+            } else {
+                self.signal_scope.unwrap_or_default()
             },
             expect: ExpectExit::new(self.expect_exit.clone()),
             socket: std::env::var_os("PYINIT_SOCKET")
@@ -526,12 +540,14 @@ impl Cli {
             cfg.processes = entries
                 .iter()
                 .map(|e| {
-                    ProcessSpec::new(
+                    let mut p = ProcessSpec::new(
                         e.name.clone(),
                         config::procfile::shell_argv(&e.command),
                         env_for(&[]),
                         self.grace,
-                    )
+                    );
+                    p.signal_scope = cfg.signal_scope;
+                    p
                 })
                 .collect();
             cfg.start_order = (0..cfg.processes.len()).collect();
@@ -579,12 +595,15 @@ impl Cli {
                 });
             }
         } else {
-            cfg.processes.push(ProcessSpec::new(
+            let mut p = ProcessSpec::new(
                 config::program_name(&self.command[0]),
                 self.command.clone(),
                 env_for(&[]),
                 self.grace,
-            ));
+            );
+            p.signal_scope = cfg.signal_scope;
+            p.expect = cfg.expect.clone();
+            cfg.processes.push(p);
         }
         Ok(cfg)
     }

@@ -1,14 +1,34 @@
 //! pyinit: a tiny PID 1 for Python containers.
 //!
 //! The binary is a thin wrapper around [`main_entry`]; the modules are public
-//! so that tests and benchmarks can reach the pure parts (line splitting,
-//! formatting, parsing).
+//! so that tests and benchmarks can reach the pure parts.
+//!
+//! # Where things live
+//!
+//! | concern | module | pure? |
+//! | --- | --- | --- |
+//! | command lines (`pyinit`, `check`, `health`/`status`/`ctl`) | [`cli`], [`check::options`], [`control::client`] | parsing only |
+//! | the resolved configuration, Procfile and TOML | [`config`] | yes |
+//! | **decisions**: what to start, stop, restart, kill, and the exit status | [`supervisor::state`] | yes: events in, actions out |
+//! | which processes a signal reaches (signal scope) | [`supervisor::scope`] | yes |
+//! | carrying the decisions out (the event loop) | [`supervisor`] (`mod.rs`) | the driver |
+//! | what happened, as typed events (log lines and `json` records) | [`events`] | yes |
+//! | starting a child (the only post-fork code) | [`spawn`] | system calls |
+//! | the signal mask, signalfd, names and `--rewrite` | [`signals`] | `names`, `rewrite` are pure |
+//! | reaping (`waitpid(-1)`, one owner) | [`reaper`] | system calls |
+//! | reading `/proc` | [`procs`] | parsing is pure |
+//! | output capture: line splitting, formats, writer threads | [`output`] | `lines`, `format` are pure |
+//! | the control socket and the status it reports | [`control`], [`status`] | protocol is pure |
+//! | terminal decisions | [`tty`] | system calls |
+//! | exit codes and errors | [`exit_status`], [`error`] | yes |
+//! | `pyinit check` | [`check`] | the verdict is pure |
 
 pub mod check;
 pub mod cli;
 pub mod config;
 pub mod control;
 pub mod error;
+pub mod events;
 pub mod exit_status;
 pub mod logging;
 pub mod output;

@@ -82,28 +82,48 @@ struct DiagLayer {
     width: usize,
 }
 
-struct MessageVisitor(String);
+/// The message of a `tracing` event, and the JSON fields of a structured
+/// [`crate::events::Event`] when it is one (`pyinit_event`).
+#[derive(Default)]
+struct MessageVisitor {
+    message: String,
+    event_fields: Option<String>,
+}
 
 impl Visit for MessageVisitor {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         if field.name() == "message" {
-            let _ = write!(self.0, "{value:?}");
+            let _ = write!(self.message, "{value:?}");
         } else {
-            let _ = write!(self.0, " {}={value:?}", field.name());
+            let _ = write!(self.message, " {}={value:?}", field.name());
         }
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.0.push_str(value);
-        } else {
-            let _ = write!(self.0, " {}={value}", field.name());
+        match field.name() {
+            "message" => self.message.push_str(value),
+            "pyinit_event" => self.event_fields = Some(value.to_string()),
+            name => {
+                let _ = write!(self.message, " {name}={value}");
+            }
         }
     }
 }
 
 /// Formats one diagnostic line in the configured shape.
 pub fn render(format: LogFormat, width: usize, level: &Level, message: &str) -> Vec<u8> {
+    render_event(format, width, level, message, None)
+}
+
+/// [`render`], plus the fields of a structured event (a JSON object) that
+/// the `json` format adds to the record.
+pub fn render_event(
+    format: LogFormat,
+    width: usize,
+    level: &Level,
+    message: &str,
+    event_fields: Option<&str>,
+) -> Vec<u8> {
     let text = match *level {
         Level::ERROR => format!("error: {message}"),
         Level::WARN => format!("warning: {message}"),
@@ -112,6 +132,27 @@ pub fn render(format: LogFormat, width: usize, level: &Level, message: &str) -> 
     match format {
         LogFormat::Raw => format!("pyinit: {text}\n").into_bytes(),
         LogFormat::Prefix => format!("{:<width$} | {text}\n", "pyinit").into_bytes(),
+        LogFormat::Json if event_fields.is_some() => {
+            let mut record = serde_json::Map::new();
+            record.insert(
+                "ts".into(),
+                humantime::format_rfc3339_millis(SystemTime::now())
+                    .to_string()
+                    .into(),
+            );
+            record.insert("name".into(), "pyinit".into());
+            record.insert("pid".into(), std::process::id().into());
+            record.insert("stream".into(), "stderr".into());
+            record.insert("line".into(), text.into());
+            if let Some(serde_json::Value::Object(fields)) =
+                event_fields.and_then(|f| serde_json::from_str(f).ok())
+            {
+                record.extend(fields);
+            }
+            let mut out = serde_json::Value::Object(record).to_string().into_bytes();
+            out.push(b'\n');
+            out
+        }
         LogFormat::Json => {
             let mut out = Vec::new();
             // SAFETY: getpid never fails.
@@ -132,13 +173,14 @@ pub fn render(format: LogFormat, width: usize, level: &Level, message: &str) -> 
 
 impl<S: Subscriber> Layer<S> for DiagLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let mut visitor = MessageVisitor(String::new());
+        let mut visitor = MessageVisitor::default();
         event.record(&mut visitor);
-        let line = render(
+        let line = render_event(
             self.format,
             self.width,
             event.metadata().level(),
-            &visitor.0,
+            &visitor.message,
+            visitor.event_fields.as_deref(),
         );
         match current_sink() {
             Some(sink) => sink.send_now(line),

@@ -98,6 +98,27 @@ pub fn group_members(pgid: i32) -> Vec<ProcInfo> {
         .collect()
 }
 
+/// The living processes of group `pgid` with their signal handlers, read in
+/// one pass over `/proc` (for the signal-scope decision).
+pub fn group_snapshot(pgid: i32) -> Vec<crate::supervisor::scope::ProcSnap> {
+    group_members(pgid)
+        .into_iter()
+        .map(|p| crate::supervisor::scope::ProcSnap {
+            pid: p.pid,
+            ppid: p.ppid,
+            pgid: p.pgid,
+            // A process gone in between has no handlers left to honour.
+            caught: caught_signals(p.pid).unwrap_or(0),
+        })
+        .collect()
+}
+
+/// `SigCgt` of `pid`: the signals it has a handler for.
+pub fn caught_signals(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    crate::supervisor::scope::parse_sigcgt(&status)
+}
+
 /// The command line of `pid`, for messages: arguments joined by spaces,
 /// shortened to `max` characters.
 pub fn command_line(pid: i32, max: usize) -> String {

@@ -14,6 +14,10 @@ pub struct Reaped {
 }
 
 /// Reaps every child that has ended; returns whether any child remains.
+///
+/// Raw `waitpid` rather than nix's: nix turns the status into a `Signal`,
+/// which has no real-time signals, so a child killed by SIGRTMIN+n would be
+/// reaped by the kernel and its status lost in the conversion error.
 pub fn reap(out: &mut Vec<Reaped>) -> bool {
     loop {
         let mut status = 0;
@@ -26,8 +30,8 @@ pub fn reap(out: &mut Vec<Reaped>) -> bool {
         if pid == 0 {
             return true;
         }
-        match std::io::Error::last_os_error().raw_os_error() {
-            Some(libc::EINTR) => continue,
+        match nix::errno::Errno::last() {
+            nix::errno::Errno::EINTR => continue,
             _ => return false, // ECHILD: no children at all
         }
     }
@@ -35,9 +39,5 @@ pub fn reap(out: &mut Vec<Reaped>) -> bool {
 
 /// Makes orphaned descendants reparent to pyinit when it is not PID 1.
 pub fn become_subreaper() -> std::io::Result<()> {
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    nix::sys::prctl::set_child_subreaper(true).map_err(std::io::Error::from)
 }

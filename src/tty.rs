@@ -22,6 +22,11 @@ pub fn stdio_is_tty() -> bool {
     isatty(0) || isatty(1)
 }
 
+/// Whether pyinit's stdout is a terminal (colour `prefix` labels).
+pub fn stdout_is_tty() -> bool {
+    isatty(1)
+}
+
 /// The controlling terminal, when pyinit has one and its stdin is on it
 /// (`docker run -it`).
 pub fn controlling_terminal() -> Option<Terminal> {

@@ -109,7 +109,12 @@ fn start_report(b: Builder) -> Running {
 
 /// Whether TERM reached the worker as well as the main process.
 fn term_reaches_worker(single_child_var: &str) -> bool {
-    let r = start_report(Builder::new().env("PYINIT_SINGLE_CHILD", single_child_var));
+    // Under `group`, unless the switch makes it `main` (-c beats the scope).
+    let r = start_report(
+        Builder::new()
+            .env("PYINIT_SIGNAL_SCOPE", "group")
+            .env("PYINIT_SINGLE_CHILD", single_child_var),
+    );
     r.signal(libc::SIGTERM);
     let out = r.wait(T);
     let stdout = out.stdout_str();
@@ -156,7 +161,11 @@ fn switch_variable_with_another_value_is_a_usage_error() {
 
 #[test]
 fn rewrite_variable_is_a_comma_list() {
-    let r = start_report(Builder::new().env("PYINIT_REWRITE", "TERM:INT,USR1:USR2"));
+    let r = start_report(
+        Builder::new()
+            .env("PYINIT_REWRITE", "TERM:INT,USR1:USR2")
+            .arg("-g"),
+    );
     r.signal(libc::SIGUSR1);
     r.wait_stdout(T, |l| l == format!("main got {}", libc::SIGUSR2));
     r.signal(libc::SIGTERM);
@@ -173,11 +182,11 @@ fn rewrite_variable_is_a_comma_list() {
 
 #[test]
 fn rewrite_flag_beats_its_variable() {
-    let r = start_report(
-        Builder::new()
-            .env("PYINIT_REWRITE", "TERM:INT")
-            .args(["-r", "TERM:QUIT"]),
-    );
+    let r = start_report(Builder::new().env("PYINIT_REWRITE", "TERM:INT").args([
+        "-g",
+        "-r",
+        "TERM:QUIT",
+    ]));
     r.signal(libc::SIGTERM);
     let out = r.wait(T);
     let stdout = out.stdout_str();

@@ -469,7 +469,6 @@ fn ctl_restart_stop_and_start_act_on_one_process() {
         p["state"] == "running" && p["pid"].as_i64().is_some_and(|n| n != worker0)
     });
     assert_eq!(pid(&after, "web"), Some(web0), "web kept its pid: {after}");
-    assert_eq!(proc_of(&after, "worker")["restarts"], 1);
 
     assert_code(&client(&sock, &["ctl", "stop", "worker"]), 0);
     wait_proc(&r, &sock, "worker", |p| p["state"] == "stopped");
@@ -489,7 +488,12 @@ fn ctl_restart_stop_and_start_act_on_one_process() {
 
     let out = client(&sock, &["ctl", "restart", "nope"]);
     assert_code(&out, 1);
-    assert_eq!(out.stderr_str(), "pyinit ctl: no process named 'nope'\n");
+    let err = out.stderr_str();
+    assert!(
+        err.starts_with("pyinit ctl: no process named 'nope'"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
     let out = client(&sock, &["ctl", "start", "web"]);
     assert_code(&out, 1);
     assert_eq!(out.stderr_str(), "pyinit ctl: web is already running\n");
@@ -724,4 +728,43 @@ fn socket_file_removed_at_exit() {
     r.signal(libc::SIGTERM);
     assert_code(&r.wait(T), 143);
     assert!(!sock.exists(), "{} left behind", sock.display());
+}
+
+/// 12. A one-shot: while it runs, health names it (and its dependant
+///     waiting); once it completed, `status --json` says `completed` with
+///     exit 0 and no pid, and health passes.
+#[test]
+#[ignore = "needs `oneshot = true` in the TOML parser (not on main yet)"]
+fn oneshot_states_in_status_and_health() {
+    let dir = TempDir::new("oneshot");
+    let go = dir.join("go");
+    let toml = format!(
+        "[process.migrate]\ncommand = {}\noneshot = true\n\n\
+         [process.web]\ncommand = {}\ndepends_on = [\"migrate\"]\n",
+        argv(&[
+            "sh",
+            "-c",
+            &format!("while [ ! -e {} ]; do sleep 0.02; done", go.display())
+        ]),
+        argv(&["sleep", "1000"]),
+    );
+    let r = spawn_config(&dir, &toml, &[]);
+    let sock = dir.sock();
+    let s = wait_proc(&r, &sock, "migrate", |p| p["pid"].is_i64());
+    assert_eq!(proc_of(&s, "web")["state"], "waiting", "{s}");
+    let out = client(&sock, &["health"]);
+    assert_code(&out, 1);
+    assert_eq!(
+        out.stdout_str(),
+        "migrate: one-shot still running\nweb: waiting for its dependencies\n"
+    );
+
+    std::fs::write(&go, "").unwrap();
+    health_until(&r, &sock, &[], 0);
+    let s = status_json(&sock);
+    let m = proc_of(&s, "migrate");
+    assert_eq!(m["state"], "completed", "{s}");
+    assert_eq!(m["last_exit"], 0, "{s}");
+    assert!(m["pid"].is_null(), "{s}");
+    assert_eq!(proc_of(&s, "web")["state"], "running", "{s}");
 }

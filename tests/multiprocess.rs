@@ -314,7 +314,7 @@ fn term_stops_every_process_of_every_group_within_the_grace() {
         ),
     );
     let r = Builder::new()
-        .args(["-t", "5s", "--procfile"])
+        .args(["-g", "-t", "5s", "--procfile"])
         .arg(&procfile)
         .spawn();
     for name in ["a", "b", "b.child"] {
@@ -473,7 +473,11 @@ fn hup_goes_to_each_main_process_only() {
         "Procfile",
         &format!("a: {py} {s} a\nb: {py} {s} b --child\n"),
     );
-    let r = Builder::new().arg("--procfile").arg(&procfile).spawn();
+    // b handles TERM but never passes it to its child: only `group` stops it.
+    let r = Builder::new()
+        .args(["-g", "--procfile"])
+        .arg(&procfile)
+        .spawn();
     for name in ["a", "b", "b.child"] {
         ready(&r, name);
     }
@@ -1623,7 +1627,7 @@ fn rewritten_stop_signal_reaches_every_group() {
         ),
     );
     let r = Builder::new()
-        .args(["-r", "TERM:INT", "--config"])
+        .args(["-g", "-r", "TERM:INT", "--config"])
         .arg(&config)
         .spawn();
     for name in ["a", "b", "b.child", "q"] {

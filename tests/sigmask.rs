@@ -210,7 +210,7 @@ fn signals_ignored_at_startup_are_still_forwarded() {
     // pyinit started with HUP and USR1 ignored must still receive and
     // forward them; the Python child installs its own handlers.
     let r = Builder::new()
-        .args(["--", "python3"])
+        .args(["-g", "--", "python3"])
         .arg(fixture("sig_report.py"))
         .spawn_wrapped(wrapper(&IGNORED, &BLOCKED));
     r.wait_stdout(T, |l| l == "main READY");

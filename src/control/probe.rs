@@ -355,8 +355,9 @@ async fn http_get_async(url: &HttpUrl) -> Result<Answer, ProbeError> {
     parse_answer(&data)
 }
 
-/// `GET url` answers 200-399 within `timeout`; never blocks the runtime.
-pub async fn http_ok(url: &str, timeout: Duration) -> Result<u16, ProbeError> {
+/// The status code `GET url` answers with, within `timeout`; never blocks
+/// the runtime.
+pub async fn http_status(url: &str, timeout: Duration) -> Result<u16, ProbeError> {
     let url = HttpUrl::parse(url)?;
     let answer = tokio::time::timeout(timeout, http_get_async(&url))
         .await
@@ -365,7 +366,20 @@ pub async fn http_ok(url: &str, timeout: Duration) -> Result<u16, ProbeError> {
             ProbeError::TimedOut(_) => ProbeError::TimedOut(timeout),
             e => e,
         })?;
-    judge(&answer, &StatusSet::default(), None)
+    Ok(answer.status)
+}
+
+/// `GET url` answers 200-399 within `timeout`; never blocks the runtime.
+pub async fn http_ok(url: &str, timeout: Duration) -> Result<u16, ProbeError> {
+    let status = http_status(url, timeout).await?;
+    judge(
+        &Answer {
+            status,
+            body: Vec::new(),
+        },
+        &StatusSet::default(),
+        None,
+    )
 }
 
 /// 127.0.0.1:`port` accepts a connection within `timeout`.

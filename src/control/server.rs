@@ -33,7 +33,7 @@ static OWN_SOCKET: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
 
 /// Removes the socket file at `path` if it is the one [`start`] created:
 /// called once pyinit is done, so that no stale file is left behind.
-pub fn remove_socket(path: &Path) {
+pub fn stop(path: &Path) {
     use std::os::unix::fs::MetadataExt;
     let Some(&own) = OWN_SOCKET.get() else { return };
     if let Ok(m) = std::fs::symlink_metadata(path) {
