@@ -88,6 +88,8 @@ PYINIT_SOCKET="$sock" hyperfine "${common[@]}" --runs "$runs" \
     --export-json "$out/probe-pyinit-socket.json" -n "pyinit health (socket)" "$pyinit health"
 hyperfine "${common[@]}" --runs "$runs" \
     --export-json "$out/probe-curl.json" -n "curl -fsS" "curl -fsS -o /dev/null $url"
+hyperfine "${common[@]}" --runs "$runs" \
+    --export-json "$out/probe-floor.json" -n "/bin/true (process floor)" "/bin/true"
 hyperfine "${common[@]}" --runs "$((runs / 3))" \
     --export-json "$out/probe-python.json" -n "python -c urllib" "$python -c \"$py_cmd\""
 
@@ -106,7 +108,7 @@ def load(name):
         "runs": len(r["times"]),
     }
 
-rows = {k: load(k) for k in ["pyinit", "pyinit-socket", "curl", "python"]}
+rows = {k: load(k) for k in ["pyinit", "pyinit-socket", "curl", "python", "floor"]}
 for r in rows.values():
     r["cpu"] = r["user"] + r["system"]
 
@@ -142,6 +144,13 @@ w(f"- vs curl: wall {c['mean'] / p['mean']:.1f}x, CPU {c['cpu'] / p['cpu']:.1f}x
 w(f"- vs python urllib: wall {y['mean'] / p['mean']:.1f}x, CPU {y['cpu'] / p['cpu']:.1f}x")
 s = rows["pyinit-socket"]
 w(f"- `pyinit health` over the socket (state of every process + its http probe again): wall {s['mean']:.2f} ms, CPU {s['cpu']:.2f} ms")
+w("")
+f = rows["floor"]
+w(f"- the floor, `/bin/true` started the same way: wall median {f['median']:.2f} ms, CPU {f['cpu']:.2f} ms (fork,")
+w("  exec and hyperfine's accounting); above it, `pyinit health --http` costs "
+  f"{p['median'] - f['median']:.2f} ms wall (medians) and {p['cpu'] - f['cpu']:.2f} ms CPU")
+w("- the machine is shared (2 CPUs, other builds running): means move by 2x between runs; the")
+w("  medians and CPU times are the steadier figures")
 w("")
 w("Targets:")
 w("")
