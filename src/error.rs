@@ -36,8 +36,9 @@ impl Error {
     /// Classifies a failed `spawn()` of `command` by its errno, as a shell does.
     pub fn from_spawn(command: &str, err: &std::io::Error) -> Error {
         let reason = describe_io(err);
-        match err.raw_os_error() {
-            Some(libc::ENOENT) | Some(libc::ENOTDIR) => Error::NotFound {
+        use nix::errno::Errno;
+        match err.raw_os_error().map(Errno::from_raw) {
+            Some(Errno::ENOENT | Errno::ENOTDIR) => Error::NotFound {
                 command: command.to_string(),
                 reason,
             },
@@ -94,13 +95,13 @@ mod tests {
 
     #[test]
     fn spawn_errors_map_to_shell_codes() {
-        let e = Error::from_spawn("nope", &std::io::Error::from_raw_os_error(libc::ENOENT));
+        let e = Error::from_spawn("nope", &std::io::Error::from(nix::errno::Errno::ENOENT));
         assert_eq!(e.exit_code(), 127);
         assert_eq!(
             e.to_string(),
             "cannot run 'nope': command not found (No such file or directory)"
         );
-        let e = Error::from_spawn("x", &std::io::Error::from_raw_os_error(libc::EACCES));
+        let e = Error::from_spawn("x", &std::io::Error::from(nix::errno::Errno::EACCES));
         assert_eq!(e.exit_code(), 126);
         assert_eq!(e.to_string(), "cannot run 'x': Permission denied");
     }

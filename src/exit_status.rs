@@ -44,6 +44,11 @@ impl ExpectExit {
         ExpectExit(codes)
     }
 
+    /// The codes given (0 always counts as success besides them).
+    pub fn codes(&self) -> &[i32] {
+        &self.0
+    }
+
     /// The final exit code: 0 for an expected code, else the code itself.
     pub fn map(&self, ended: Ended) -> i32 {
         let code = ended.code();

@@ -51,15 +51,6 @@ use signals::{mask, names};
 /// tokio runtime and the writer threads inherit the mask), so none is lost
 /// and the signalfd sees them all.
 pub fn main_entry(args: impl IntoIterator<Item = OsString>) -> i32 {
-    // ---- control clients (issue 12): `pyinit health|status|ctl ...` are
-    // short-lived clients of a running pyinit; they need none of the set-up below.
-    let args: Vec<OsString> = args.into_iter().collect();
-    if let Some(word) = args.get(1).and_then(|a| a.to_str()) {
-        if matches!(word, "health" | "status" | "ctl") {
-            return control::client::main(args[1..].to_vec());
-        }
-    }
-    // ---- end control clients
     mask::capture_startup();
     // One malloc arena: the writer threads allocate next to nothing, and a
     // per-thread arena costs a 64 MB reservation and its set-up per thread.
@@ -92,12 +83,15 @@ pub fn main_entry(args: impl IntoIterator<Item = OsString>) -> i32 {
             print!("{text}");
             return 0;
         }
+        Ok(cli::Invocation::Control(args)) => {
+            drop(signal_fd);
+            restore_startup_signals();
+            return control::client::main(args);
+        }
         Ok(cli::Invocation::Check(opts)) => {
             drop(signal_fd);
-            // The check watches from outside with default signal handling.
-            // SAFETY: restores the start-up mask of this (still single-threaded) process.
-            unsafe { mask::ChildSignalState::startup().apply_in_child() };
-            return check::main(opts).unwrap_or_else(|e| fail(&e));
+            restore_startup_signals();
+            return check::main(*opts).unwrap_or_else(|e| fail(&e));
         }
         Err(e) => return fail(&e),
     };
@@ -148,6 +142,14 @@ pub fn main_entry(args: impl IntoIterator<Item = OsString>) -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// `check` and the control clients are not PID 1: they run with the
+/// signal mask and dispositions pyinit was started with.
+fn restore_startup_signals() {
+    // SAFETY: restores the start-up mask and dispositions of this process
+    // while it is still single-threaded (no runtime, no writer thread yet).
+    unsafe { mask::ChildSignalState::startup().apply_in_child() };
 }
 
 fn fail(e: &Error) -> i32 {

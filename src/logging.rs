@@ -65,15 +65,13 @@ fn current_sink() -> Option<Sink> {
 pub fn write_stderr(line: &str) {
     let mut buf = line.as_bytes();
     while !buf.is_empty() {
-        // SAFETY: valid slice; fd 2 may be closed, which only fails.
-        let n = unsafe { libc::write(2, buf.as_ptr().cast(), buf.len()) };
-        if n <= 0 {
-            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return;
+        // Unbuffered, straight to fd 2 (which may be closed: that only fails).
+        match nix::unistd::write(std::io::stderr(), buf) {
+            Ok(0) => return,
+            Ok(n) => buf = &buf[n..],
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return,
         }
-        buf = &buf[n as usize..];
     }
 }
 
@@ -155,8 +153,7 @@ pub fn render_event(
         }
         LogFormat::Json => {
             let mut out = Vec::new();
-            // SAFETY: getpid never fails.
-            let pid = unsafe { libc::getpid() };
+            let pid = nix::unistd::getpid().as_raw();
             json_records(
                 "pyinit",
                 pid,

@@ -58,28 +58,30 @@ pub fn spawn(spec: &SpawnSpec<'_>, signals: ChildSignalState) -> Result<Spawned,
     }
     let group = spec.group;
     // SAFETY: the closure only calls async-signal-safe functions (sigaction,
-    // pthread_sigmask, setsid, setpgid, tcsetpgrp, getpid) on values copied
-    // in before the fork; it allocates nothing and takes no lock.
+    // pthread_sigmask, setsid, setpgid, tcsetpgrp, getpid; nix's wrappers of
+    // them are plain syscalls that neither allocate nor lock) on values
+    // copied in before the fork; `?` turns an errno into an io::Error
+    // without allocating (a simple `Os` code).
     unsafe {
         cmd.pre_exec(move || {
             match group {
                 GroupMode::NewSession => {
-                    if libc::setsid() < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+                    nix::unistd::setsid()?;
                 }
                 GroupMode::TerminalGroup {
                     tty,
                     take_foreground,
                 } => {
-                    if libc::setpgid(0, 0) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+                    let me = nix::unistd::Pid::from_raw(0);
+                    nix::unistd::setpgid(me, me)?;
                     // SIGTTOU is still blocked here (inherited from pyinit),
                     // so a background group may take the terminal. Failure
                     // only means job control is unavailable.
                     if take_foreground {
-                        libc::tcsetpgrp(tty, libc::getpid());
+                        // The terminal was opened before the fork and stays
+                        // open until exec.
+                        let tty = std::os::fd::BorrowedFd::borrow_raw(tty);
+                        let _ = nix::unistd::tcsetpgrp(tty, nix::unistd::getpid());
                     }
                 }
                 GroupMode::SameGroup => {}

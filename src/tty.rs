@@ -1,6 +1,10 @@
 //! Parent-side terminal decisions, made once before the child is spawned.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
+
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+use nix::unistd::{getpgrp, isatty, tcgetpgrp};
 
 /// pyinit's controlling terminal, opened close-on-exec so that the post-fork
 /// code can call `tcsetpgrp` on a ready descriptor.
@@ -11,41 +15,33 @@ pub struct Terminal {
     pub foreground: bool,
 }
 
-fn isatty(fd: i32) -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    unsafe { libc::isatty(fd) == 1 }
+fn stdin_is_tty() -> bool {
+    isatty(std::io::stdin()).unwrap_or(false)
 }
 
 /// Whether pyinit's stdin or stdout is a terminal: then the child gets the
 /// terminal itself and nothing is captured.
 pub fn stdio_is_tty() -> bool {
-    isatty(0) || isatty(1)
+    stdin_is_tty() || isatty(std::io::stdout()).unwrap_or(false)
 }
 
 /// Whether pyinit's stdout is a terminal (colour `prefix` labels).
 pub fn stdout_is_tty() -> bool {
-    isatty(1)
+    isatty(std::io::stdout()).unwrap_or(false)
 }
 
 /// The controlling terminal, when pyinit has one and its stdin is on it
 /// (`docker run -it`).
 pub fn controlling_terminal() -> Option<Terminal> {
-    if !isatty(0) {
+    if !stdin_is_tty() {
         return None;
     }
-    // SAFETY: the path is a static C string; the fd is checked.
-    let fd = unsafe {
-        libc::open(
-            c"/dev/tty".as_ptr(),
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: fd is fresh and ours.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: plain queries on valid descriptors.
-    let foreground = unsafe { libc::tcgetpgrp(fd.as_raw_fd()) == libc::getpgrp() };
+    let fd = open(
+        "/dev/tty",
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let foreground = tcgetpgrp(&fd).is_ok_and(|pgrp| pgrp == getpgrp());
     Some(Terminal { fd, foreground })
 }

@@ -32,6 +32,9 @@ fn help_lists_the_options_and_exits_0() {
             "--stop-delay",
             "--rewrite",
             "--single-child",
+            "--group",
+            "--signal-scope",
+            "PYINIT_SIGNAL_SCOPE",
             "--expect-exit",
             "--log-format",
             "--no-capture",
@@ -107,13 +110,14 @@ fn start_report(b: Builder) -> Running {
     r
 }
 
-/// Whether TERM reached the worker as well as the main process.
+/// Whether TERM reached the worker as well as the main process. The scope
+/// is `group` by its variable, so a PYINIT_SINGLE_CHILD read as true would
+/// disagree with it (a usage error) and one read as false says nothing.
 fn term_reaches_worker(single_child_var: &str) -> bool {
-    // Under `group`, unless the switch makes it `main` (-c beats the scope).
     let r = start_report(
         Builder::new()
-            .env("PYINIT_SIGNAL_SCOPE", "group")
-            .env("PYINIT_SINGLE_CHILD", single_child_var),
+            .env("PYINIT_SINGLE_CHILD", single_child_var)
+            .env("PYINIT_SIGNAL_SCOPE", "group"),
     );
     r.signal(libc::SIGTERM);
     let out = r.wait(T);
@@ -128,10 +132,173 @@ fn term_reaches_worker(single_child_var: &str) -> bool {
     !worker.is_empty()
 }
 
+/// PYINIT_SINGLE_CHILD=1 alone: TERM reaches the main process only.
+fn term_reaches_worker_single(single_child_var: &str) -> bool {
+    let r = start_report(Builder::new().env("PYINIT_SINGLE_CHILD", single_child_var));
+    r.signal(libc::SIGTERM);
+    let out = r.wait(T);
+    let stdout = out.stdout_str();
+    assert_code(&out, 0);
+    assert_eq!(got(&stdout, "main"), vec![libc::SIGTERM], "{stdout}");
+    !got(&stdout, "worker").is_empty()
+}
+
 #[test]
 fn single_child_variable_reads_1_and_true() {
     for v in ["1", "true"] {
-        assert!(!term_reaches_worker(v), "PYINIT_SINGLE_CHILD={v}");
+        assert!(!term_reaches_worker_single(v), "PYINIT_SINGLE_CHILD={v}");
+    }
+}
+
+/// `--signal-scope group`, `-g` and PYINIT_SIGNAL_SCOPE=group send TERM to
+/// the whole group; `main` and `-c` to the main process only.
+#[test]
+fn signal_scope_spellings_reach_the_group_or_the_main_process() {
+    for (b, worker_too) in [
+        (Builder::new().args(["--signal-scope", "group"]), true),
+        (Builder::new().arg("-g"), true),
+        (Builder::new().env("PYINIT_SIGNAL_SCOPE", "group"), true),
+        (Builder::new().arg("--signal-scope=main"), false),
+        (Builder::new().env("PYINIT_SIGNAL_SCOPE", "main"), false),
+        // The command line beats the variables, whichever spelling.
+        (
+            Builder::new().env("PYINIT_SIGNAL_SCOPE", "main").arg("-g"),
+            true,
+        ),
+    ] {
+        let r = start_report(b);
+        r.signal(libc::SIGTERM);
+        let out = r.wait(T);
+        let stdout = out.stdout_str();
+        assert_code(&out, 0);
+        assert_eq!(got(&stdout, "main"), vec![libc::SIGTERM], "{stdout}");
+        let worker = got(&stdout, "worker");
+        assert_eq!(!worker.is_empty(), worker_too, "{stdout}");
+    }
+}
+
+/// One line, exit 2, nothing started, for every way of giving the scope
+/// twice with different answers.
+#[test]
+fn disagreeing_signal_scopes_are_a_usage_error() {
+    for b in [
+        Builder::new().args(["-c", "-g"]),
+        Builder::new().args(["--signal-scope", "auto", "-c"]),
+        Builder::new()
+            .env("PYINIT_SINGLE_CHILD", "1")
+            .env("PYINIT_GROUP", "1"),
+        Builder::new().args(["--signal-scope", "everyone"]),
+    ] {
+        let out = b.args(["--", "sh", "-c", "echo ran"]).spawn().wait(T);
+        assert_code(&out, 2);
+        let stderr = out.stderr_str();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("pyinit: error: "), "{stderr}");
+        assert!(
+            stderr.contains("disagree") || stderr.contains("'everyone' is not one of"),
+            "{stderr}"
+        );
+        assert_eq!(out.stdout_str(), "", "the command ran");
+    }
+}
+
+/// Usage errors are one line naming the flag or the variable; clap's
+/// usage block and "For more information" tail never appear.
+#[test]
+fn usage_errors_are_one_line_naming_the_flag_or_the_variable() {
+    for (b, needle) in [
+        (Builder::new().args(["--grace", "soon"]), "for --grace"),
+        (
+            Builder::new().env("PYINIT_GRACE", "soon"),
+            "for PYINIT_GRACE",
+        ),
+        (
+            Builder::new().env("PYINIT_EXPECT_EXIT", "143,abc"),
+            "for PYINIT_EXPECT_EXIT",
+        ),
+        (
+            Builder::new().arg("--no-capture=yes"),
+            "'--no-capture' takes no value",
+        ),
+        (
+            Builder::new().arg("--bogus"),
+            "unexpected argument '--bogus'",
+        ),
+        (Builder::new().arg("-X"), "unexpected argument '-X'"),
+    ] {
+        let out = b.args(["--", "sh", "-c", "echo ran"]).spawn().wait(T);
+        assert_code(&out, 2);
+        let stderr = out.stderr_str();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+        assert!(!stderr.contains("For more information"), "{stderr}");
+        assert_eq!(out.stdout_str(), "");
+    }
+    let out = Builder::new().arg("--grace").spawn().wait(T);
+    assert_code(&out, 2);
+    assert!(
+        out.stderr_str().contains("'--grace' needs a value"),
+        "{}",
+        out.stderr_str()
+    );
+}
+
+/// The words check/health/status/ctl are subcommands only as the first
+/// argument: after `--` (or after an option) they name a program.
+#[test]
+fn subcommand_words_after_the_dashes_are_programs() {
+    let dir = std::env::temp_dir().join(format!("pyinit-cli-{}-words", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for word in ["status", "health", "ctl", "check"] {
+        let prog = dir.join(word);
+        std::fs::write(&prog, format!("#!/bin/sh\necho \"I am {word} $*\"\n")).unwrap();
+        let mut perms = std::fs::metadata(&prog).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&prog, perms).unwrap();
+    }
+    let path = format!("{}:/usr/bin:/bin", dir.display());
+    for (args, want) in [
+        (&["--", "status", "--json"][..], "I am status --json"),
+        (&["--", "health"], "I am health "),
+        (&["-t", "2s", "ctl", "stop", "web"], "I am ctl stop web"),
+        (&["--", "check", "x"], "I am check x"),
+    ] {
+        let out = Builder::new().env("PATH", &path).args(args).spawn().wait(T);
+        assert_code(&out, 0);
+        assert_eq!(out.stdout_str().trim_end(), want.trim_end(), "{args:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    // As the first word, `status` is pyinit's client, never a program.
+    let out = Builder::new()
+        .env("PATH", &path)
+        .arg("status")
+        .spawn()
+        .wait(T);
+    assert!(
+        !out.stdout_str().contains("I am status"),
+        "{}",
+        out.stdout_str()
+    );
+    assert!(
+        !out.stderr_str().contains("command not found"),
+        "{}",
+        out.stderr_str()
+    );
+}
+
+/// `check` reads the PYINIT_* variables as pyinit would; one that check
+/// cannot honour is a usage error, not a silent change of the inner pyinit.
+#[test]
+fn check_refuses_no_capture_by_flag_or_variable() {
+    for b in [
+        Builder::new().args(["check", "--no-capture"]),
+        Builder::new().env("PYINIT_NO_CAPTURE", "1").arg("check"),
+    ] {
+        let out = run_bounded(b.args(["--", "true"]).pid1(false).command(), T);
+        assert_code(&out, 2);
+        let stderr = out.stderr_str();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("cannot be used with check"), "{stderr}");
     }
 }
 

@@ -734,7 +734,6 @@ fn socket_file_removed_at_exit() {
 ///     waiting); once it completed, `status --json` says `completed` with
 ///     exit 0 and no pid, and health passes.
 #[test]
-#[ignore = "needs `oneshot = true` in the TOML parser (not on main yet)"]
 fn oneshot_states_in_status_and_health() {
     let dir = TempDir::new("oneshot");
     let go = dir.join("go");

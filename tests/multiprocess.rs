@@ -1193,6 +1193,82 @@ fn configuration_errors_exit_2_with_one_line_before_anything_starts() {
             &["no process"],
         ),
         bad(
+            "duplicate process table names the process",
+            "dup2.toml",
+            toml("[process.web]\ncommand = \"x\"\n[process.web]\ncommand = \"y\"\n"),
+            &["line 5", "process 'web' is defined twice"],
+        ),
+        bad(
+            "one-shot that restarts always",
+            "oneshot.toml",
+            toml("[process.migrate]\ncommand = \"x\"\noneshot = true\nrestart = \"always\"\n"),
+            &["'migrate'", "one-shot", "restart = \"always\""],
+        ),
+        bad(
+            "timeout on a long-running process",
+            "timeout.toml",
+            toml("[process.web]\ncommand = \"x\"\ntimeout = \"1m\"\n"),
+            &["line 5, column 1", "'web'", "timeout is for one-shots only"],
+        ),
+        bad(
+            "per-process grace above the default grace",
+            "grace.toml",
+            toml("[process.worker]\ncommand = \"x\"\ngrace = \"30s\"\n"),
+            &[
+                "'worker'",
+                "grace 30s",
+                "top-level grace 9s",
+                "the 9s default",
+            ],
+        ),
+        bad(
+            "per-process grace above the grace key",
+            "grace2.toml",
+            format!("grace = \"20s\"\n{first}[process.worker]\ncommand = \"x\"\ngrace = \"21s\"\n"),
+            &["'worker'", "grace 21s", "top-level grace 20s", "grace key"],
+        ),
+        bad(
+            "per-process grace above -t",
+            "grace3.toml",
+            format!("grace = \"20s\"\n{first}[process.worker]\ncommand = \"x\"\ngrace = \"15s\"\n"),
+            &["'worker'", "grace 15s", "top-level grace 10s", "--grace"],
+        )
+        .with_args(&["-t", "10s"]),
+        bad(
+            "bad name in signals",
+            "signals.toml",
+            toml("[process.web]\ncommand = \"x\"\nsignals = [\"HUP\", \"SIGNOPE\"]\n"),
+            &["line 5", "'web'", "signals", "SIGNOPE"],
+        ),
+        bad(
+            "ready.http with a host name",
+            "http.toml",
+            toml("[process.web]\ncommand = \"x\"\nready = { http = \"http://web:8000/\" }\n"),
+            &["line 5", "'web'", "ready.http", "literal IP address"],
+        ),
+        bad(
+            "single_child is not a key (signal_scope is)",
+            "single.toml",
+            toml("[process.web]\ncommand = \"x\"\nsingle_child = true\n"),
+            &["line 5", "'web'", "single_child", "signal_scope"],
+        ),
+        bad(
+            "dependency cycle through a one-shot",
+            "cycle2.toml",
+            toml(
+                "[process.migrate]\ncommand = \"x\"\noneshot = true\ndepends_on = [\"web\"]\n\
+                 [process.web]\ncommand = \"x\"\ndepends_on = [\"migrate\"]\n",
+            ),
+            &["dependency cycle: migrate -> web -> migrate"],
+        ),
+        bad(
+            "scope flags that disagree",
+            "scope.toml",
+            toml(""),
+            &["'--single-child'", "'--group'", "disagree"],
+        )
+        .with_args(&["-c", "-g"]),
+        bad(
             "--procfile with a command",
             "Procfile.ok",
             format!("web: {touch}\n"),
@@ -1351,6 +1427,99 @@ fn check_config_prints_the_plan_and_starts_nothing() {
         "{}",
         out.stdout_str()
     );
+}
+
+/// 7b. The plan shows one-shots, what each process waits for, each stop
+///     signal, scope and grace, and the longest the whole stop can take,
+///     with a warning above Docker's 10 s; `release` in a Procfile runs first.
+#[test]
+fn check_config_plan_shows_one_shots_and_the_stop_budget() {
+    let dir = TempDir::new("plan2");
+    let marker = dir.join("marker");
+    let touch = q(&format!("touch {}", marker.display()));
+    let config = dir.write(
+        "pyinit.toml",
+        &format!(
+            "grace = \"20s\"\nstop_delay = \"2s\"\n\n\
+             [process.migrate]\ncommand = {touch}\noneshot = true\ntimeout = \"5m\"\nexpect_exit = [0, 3]\ngrace = \"3s\"\n\n\
+             [process.web]\ncommand = {touch}\ndepends_on = [\"migrate\"]\nready = {{ http = \"http://127.0.0.1:8000/health\" }}\n\
+             grace = \"8s\"\nsignal_scope = \"main\"\n\n\
+             [process.worker]\ncommand = {touch}\ndepends_on = [\"migrate\", \"web\"]\ngrace = \"5s\"\n\
+             stop_signal = \"QUIT\"\nsignals = []\n"
+        ),
+    );
+    let out = run_bounded(
+        Builder::new()
+            .args([
+                "--check-config".as_ref(),
+                "--config".as_ref(),
+                config.as_os_str(),
+            ])
+            .command(),
+        T,
+    );
+    assert_code(&out, 0);
+    assert!(!marker.exists(), "--check-config started a process");
+    let stdout = out.stdout_str();
+    let squeezed = stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    for want in [
+        "start order: migrate, web, worker",
+        "migrate at once (one-shot)",
+        "web after migrate completed",
+        "worker after migrate completed, web ready",
+        "stop order: worker, web, migrate",
+        "longest stop: 15s = stop delay 2s + the smaller of grace 20s and the longest stop chain 13s (worker 5s -> web 8s)",
+        "one-shot runs to completion (success: exit 0, 3); timeout 5m",
+        "stop SIGQUIT, SIGKILL after 5s; scope auto",
+        "SIGKILL after 8s; scope main",
+        "signals no non-stop signals",
+        "when GET http://127.0.0.1:8000/health answers 2xx/3xx",
+    ] {
+        assert!(squeezed.contains(want), "{want:?}:\n{stdout}");
+    }
+    let warning = stdout
+        .lines()
+        .find(|l| l.starts_with("warning:"))
+        .unwrap_or_else(|| panic!("no warning:\n{stdout}"));
+    for want in [
+        "Docker's default stop timeout (10s)",
+        "docker run --stop-timeout 16",
+        "stop_grace_period: 16s",
+        "terminationGracePeriodSeconds: 16",
+    ] {
+        assert!(warning.contains(want), "{want:?}: {warning}");
+    }
+
+    // A Procfile's `release` is a one-shot that the others wait for.
+    let procfile = dir.write(
+        "Procfile",
+        "web: gunicorn app:app\nrelease: python manage.py migrate\nworker: celery -A proj worker\n",
+    );
+    let out = run_bounded(
+        Builder::new()
+            .args([
+                "--check-config".as_ref(),
+                "--procfile".as_ref(),
+                procfile.as_os_str(),
+            ])
+            .command(),
+        T,
+    );
+    assert_code(&out, 0);
+    let squeezed = out
+        .stdout_str()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for want in [
+        "start order: release, web, worker",
+        "release at once (one-shot)",
+        "web after release completed",
+        "worker after release completed",
+    ] {
+        assert!(squeezed.contains(want), "{want:?}:\n{}", out.stdout_str());
+    }
+    assert!(!squeezed.contains("warning:"), "{}", out.stdout_str());
 }
 
 /// 8. Two processes each leave 50 orphans: pyinit (PID 1) reaps them all,

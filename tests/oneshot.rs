@@ -47,7 +47,11 @@ impl Drop for TempDir {
 
 /// A TOML basic string.
 fn q(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    let escaped = s
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n");
+    format!("\"{escaped}\"")
 }
 
 /// `["python3", "-c", CODE]` as a TOML array.

@@ -22,7 +22,6 @@ REPO=$(cd "$HERE/../.." && pwd -P)
 TRIPLE=x86_64-unknown-linux-gnu
 CACHE=$REPO/target/e2e-rootfs
 ROOTFS=$CACHE/rootfs
-MARKER=$CACHE/complete
 RUNS=$REPO/target/e2e-run
 RUN=$RUNS/run-$$
 STATE=$RUN/runc-state
@@ -74,7 +73,7 @@ cleanup() {
 
 # ---------------------------------------------------------------- 1. tools
 ensure_tools() {
-    local -A pkg_of=([runc]=runc [mmdebstrap]=mmdebstrap [nsenter]=util-linux
+    local -A pkg_of=([runc]=runc [nsenter]=util-linux
         [python3]=python3 [curl]=curl [timeout]=coreutils [flock]=util-linux)
     local cmd missing=()
     for cmd in "${!pkg_of[@]}"; do
@@ -92,55 +91,13 @@ ensure_tools() {
         || skip "cargo not found (needed to build pyinit; or set E2E_PYINIT)"
 }
 
-# The Debian mirror this machine's apt uses (the first .../debian URI), so the
-# rootfs comes from where apt already can reach.
-detect_mirror() {
-    if [[ -n ${E2E_MIRROR:-} ]]; then echo "$E2E_MIRROR"; return; fi
-    local m
-    m=$(grep -hoE '^(URIs:[[:space:]]*|deb[[:space:]]+(\[[^]]*\][[:space:]]+)?)[a-z+]+://[^[:space:]]+/debian/?([[:space:]]|$)' \
-            /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
-        | grep -oE '[a-z+]+://[^[:space:]]+' | head -n1 || true)
-    echo "${m:-http://deb.debian.org/debian}"
-}
-
 # ---------------------------------------------------------------- 2. rootfs (cached)
-rootfs_complete() {
-    [[ -f $MARKER && -x $ROOTFS/usr/bin/python3 && -x $ROOTFS/usr/bin/gunicorn \
-        && -f $ROOTFS/pyinit && -d $ROOTFS/app && -d $ROOTFS/out ]]
-}
-
+# Built once by rootfs.sh (shared with docker.sh, which imports it as its
+# base image) and reused.
 build_rootfs() {
-    mkdir -p "$CACHE"
-    exec 9>"$CACHE/lock"
-    timeout 900 flock 9 || die "timed out waiting for another run's rootfs build"
-    if [[ ${E2E_REBUILD_ROOTFS:-0} == 1 ]]; then rm -f "$MARKER"; fi
-    if rootfs_complete; then
-        log "rootfs: cached ($ROOTFS, $(head -n1 "$MARKER"))"
-        exec 9>&-
-        return
-    fi
-    local mirror t0=$EPOCHREALTIME tmp=$CACHE/rootfs.tmp
-    mirror=$(detect_mirror)
-    log "rootfs: building bookworm minbase + python3, gunicorn from $mirror (first run only)"
-    rm -rf "$tmp" "$ROOTFS" "$MARKER"
-    timeout 900 mmdebstrap --variant=minbase --include=python3,gunicorn \
-        --aptopt='Acquire::Retries "3"' \
-        --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
-        --dpkgopt='path-exclude=/usr/share/locale/*' \
-        bookworm "$tmp" "deb $mirror bookworm main" \
-        </dev/null >"$CACHE/mmdebstrap.log" 2>&1 \
-        || { tail -n 20 "$CACHE/mmdebstrap.log"; die "mmdebstrap failed (log: $CACHE/mmdebstrap.log)"; }
-    # Mount points for the bind mounts: runc would create them inside the
-    # (shared) rootfs on first use; create them here, before the marker.
-    : >"$tmp/pyinit"
-    mkdir -p "$tmp/app" "$tmp/out"
-    mv "$tmp" "$ROOTFS"
-    {
-        echo "bookworm from $mirror, built $(date -u +%FT%TZ) in $(secs "$t0" "$EPOCHREALTIME") s"
-        chroot "$ROOTFS" dpkg-query -W python3 gunicorn 2>/dev/null || true
-    } >"$MARKER"
-    log "rootfs: built in $(secs "$t0" "$EPOCHREALTIME") s ($(du -sh "$ROOTFS" | cut -f1))"
-    exec 9>&-
+    local out
+    out=$("$HERE/rootfs.sh") || die "docker/e2e/rootfs.sh failed"
+    [[ $out == "$ROOTFS" ]] || die "rootfs.sh built $out, expected $ROOTFS"
 }
 
 # ---------------------------------------------------------------- 3. static pyinit

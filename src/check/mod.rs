@@ -113,13 +113,15 @@ pub fn main(opts: CheckCli) -> Result<i32, Error> {
         c.args(isolation.unshare_args()).arg(&exe);
         c
     };
+    // The options the check read from PYINIT_* arrive as flags instead.
+    for var in options::pyinit_variables() {
+        cmd.env_remove(var);
+    }
     cmd.arg("--log-format=raw")
-        .args(&opts.passthrough)
+        .args(&opts.pyinit_args)
         .arg("--")
         .args(&opts.command)
         .env("PYINIT_LOG", "debug")
-        .env_remove("PYINIT_EXPECT_EXIT")
-        .env_remove("PYINIT_QUIET")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -3,8 +3,10 @@
 pub mod duration;
 pub mod envfile;
 pub mod file;
+pub mod plan;
 pub mod process;
 pub mod procfile;
+pub mod url;
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -13,6 +15,7 @@ use std::time::Duration;
 use crate::exit_status::ExpectExit;
 use crate::output::format::LogFormat;
 use crate::signals::rewrite::Router;
+pub use plan::{plan, stop_budget, StopBudget};
 pub use process::{ProcessSpec, ReadyProbe, Restart, RestartPolicy, SignalScope};
 
 /// Default `--grace`: one second under Docker's default stop timeout.
@@ -63,85 +66,6 @@ impl Config {
             .max()
             .unwrap_or(6)
     }
-}
-
-/// `--check-config`: what would run, in which order, with which policies.
-pub fn plan(cfg: &Config) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    let names = |idx: &[usize]| -> String {
-        idx.iter()
-            .map(|&i| cfg.processes[i].name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let _ = writeln!(
-        s,
-        "{} process{} (config OK)",
-        cfg.processes.len(),
-        if cfg.processes.len() == 1 { "" } else { "es" }
-    );
-    let _ = writeln!(s, "start order: {}", names(&cfg.start_order));
-    let stop: Vec<usize> = cfg.start_order.iter().rev().copied().collect();
-    let _ = writeln!(s, "stop order:  {}", names(&stop));
-    let _ = writeln!(
-        s,
-        "log format: {}; grace for leftovers {}; stop delay {}",
-        cfg.log_format.as_str(),
-        humantime::format_duration(cfg.grace),
-        humantime::format_duration(cfg.stop_delay)
-    );
-    for &i in &cfg.start_order {
-        let p = &cfg.processes[i];
-        let argv: Vec<String> = p
-            .argv
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        let _ = writeln!(s, "\n[{}]", p.name);
-        let _ = writeln!(s, "  command      {}", argv.join(" "));
-        if !p.depends_on.is_empty() {
-            let _ = writeln!(s, "  depends on   {}", names(&p.depends_on));
-        }
-        let ready = match &p.ready {
-            None => "when started".to_string(),
-            Some(ReadyProbe::Line(re)) => format!("when a line matches /{}/", re.as_str()),
-            Some(ReadyProbe::Port(port)) => format!("when 127.0.0.1:{port} accepts"),
-            Some(ReadyProbe::Notify) => "on READY=1 at NOTIFY_SOCKET".to_string(),
-            Some(ReadyProbe::Http(url)) => format!("when GET {url} answers 2xx/3xx"),
-        };
-        let _ = writeln!(s, "  ready        {ready}");
-        let r = &p.restart;
-        let restart = match r.policy {
-            RestartPolicy::Never => "never (its exit stops everything)".to_string(),
-            policy => format!(
-                "{} (at most {} in {}, back-off {} doubling to {})",
-                if policy == RestartPolicy::Always {
-                    "always"
-                } else {
-                    "on-failure"
-                },
-                r.max_restarts,
-                humantime::format_duration(r.window),
-                humantime::format_duration(r.backoff),
-                humantime::format_duration(r.backoff_max)
-            ),
-        };
-        let _ = writeln!(s, "  restart      {restart}");
-        let stop_sig = p.stop_signal.map_or(
-            "the received stop signal (TERM)".into(),
-            crate::signals::names::name,
-        );
-        let _ = writeln!(
-            s,
-            "  stop         {stop_sig}, SIGKILL after {}",
-            humantime::format_duration(p.grace)
-        );
-        if let Some(dir) = &p.working_dir {
-            let _ = writeln!(s, "  working dir  {}", dir.display());
-        }
-    }
-    s
 }
 
 /// The base name of a program path, for log records.

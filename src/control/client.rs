@@ -29,7 +29,7 @@ fn regex(s: &str) -> Result<regex_lite::Regex, String> {
 }
 
 fn url(s: &str) -> Result<HttpUrl, String> {
-    HttpUrl::parse(s).map_err(|e| e.to_string())
+    HttpUrl::parse(s)
 }
 
 fn addr(s: &str) -> Result<std::net::SocketAddr, String> {
@@ -333,6 +333,7 @@ fn live_problem(probe: &LiveProbe, timeout: Duration) -> Option<String> {
         }
         LiveProbe::Http(u) => {
             let r = HttpUrl::parse(u)
+                .map_err(probe::ProbeError::BadTarget)
                 .and_then(|url| probe::http_check(&url, &StatusSet::default(), None, timeout));
             r.err().map(|e| format!("{u} {e}"))
         }

@@ -69,15 +69,7 @@ fn io_error(e: std::io::Error, timeout: Duration) -> ProbeError {
     }
 }
 
-/// A parsed `http://` URL with a literal address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpUrl {
-    pub addr: SocketAddr,
-    /// As written, for the `Host` header.
-    pub host: String,
-    /// Path and query, starting with `/`.
-    pub path: String,
-}
+pub use crate::config::url::HttpUrl;
 
 fn parse_ip(host: &str) -> Option<IpAddr> {
     if host.eq_ignore_ascii_case("localhost") {
@@ -120,52 +112,12 @@ pub fn parse_addr(text: &str, default_port: Option<u16>) -> Result<SocketAddr, P
     Ok(SocketAddr::new(ip, port))
 }
 
-impl HttpUrl {
-    pub fn parse(url: &str) -> Result<HttpUrl, ProbeError> {
-        let rest = url
-            .strip_prefix("http://")
-            .or_else(|| {
-                url.get(..7)
-                    .filter(|p| p.eq_ignore_ascii_case("http://"))
-                    .map(|_| &url[7..])
-            })
-            .ok_or_else(|| {
-                ProbeError::BadTarget(format!(
-                    "'{}' is not an http:// URL",
-                    crate::error::shown(url)
-                ))
-            })?;
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_owned()),
-            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
-            None => (rest, "/".to_owned()),
-        };
-        if authority.is_empty() || authority.contains('@') {
-            return Err(ProbeError::BadTarget(format!(
-                "'{}' has no plain host",
-                crate::error::shown(url)
-            )));
-        }
-        if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
-            return Err(ProbeError::BadTarget(format!(
-                "'{}' holds spaces or control characters",
-                crate::error::shown(url)
-            )));
-        }
-        let addr = parse_addr(authority, Some(80))?;
-        Ok(HttpUrl {
-            addr,
-            host: authority.to_owned(),
-            path,
-        })
-    }
-
-    fn request(&self) -> String {
-        format!(
-            "GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: pyinit-health\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-            self.path, self.host
-        )
-    }
+/// The GET request for `url`.
+fn request(url: &HttpUrl) -> String {
+    format!(
+        "GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: pyinit-health\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+        url.path, url.host
+    )
 }
 
 /// Accepted status codes: `200-399` (default), `200,204`, `200-299,301`.
@@ -290,7 +242,7 @@ pub fn http_get(url: &HttpUrl, timeout: Duration) -> Result<Answer, ProbeError> 
     let _ = s.set_nodelay(true);
     s.set_write_timeout(Some(left()?))
         .map_err(|e| io_error(e, timeout))?;
-    s.write_all(url.request().as_bytes())
+    s.write_all(request(url).as_bytes())
         .map_err(|e| io_error(e, timeout))?;
     let mut data = Vec::with_capacity(4096);
     let mut buf = [0u8; 8192];
@@ -326,7 +278,7 @@ async fn http_get_async(url: &HttpUrl) -> Result<Answer, ProbeError> {
         .await
         .map_err(|e| io_error(e, Duration::ZERO))?;
     let _ = s.set_nodelay(true);
-    let req = url.request();
+    let req = request(url);
     let mut sent = 0;
     while sent < req.len() {
         s.writable()
@@ -358,7 +310,7 @@ async fn http_get_async(url: &HttpUrl) -> Result<Answer, ProbeError> {
 /// The status code `GET url` answers with, within `timeout`; never blocks
 /// the runtime.
 pub async fn http_status(url: &str, timeout: Duration) -> Result<u16, ProbeError> {
-    let url = HttpUrl::parse(url)?;
+    let url = HttpUrl::parse(url).map_err(ProbeError::BadTarget)?;
     let answer = tokio::time::timeout(timeout, http_get_async(&url))
         .await
         .map_err(|_| ProbeError::TimedOut(timeout))?
@@ -429,36 +381,6 @@ mod tests {
 
     fn url(port: u16) -> HttpUrl {
         HttpUrl::parse(&format!("http://127.0.0.1:{port}/health")).unwrap()
-    }
-
-    #[test]
-    fn parses_urls() {
-        let u = HttpUrl::parse("http://localhost:8000/health?x=1").unwrap();
-        assert_eq!(u.addr, "127.0.0.1:8000".parse().unwrap());
-        assert_eq!(u.path, "/health?x=1");
-        assert_eq!(u.host, "localhost:8000");
-        let u = HttpUrl::parse("http://[::1]:81").unwrap();
-        assert_eq!(u.addr, "[::1]:81".parse().unwrap());
-        assert_eq!(u.path, "/");
-        assert_eq!(
-            HttpUrl::parse("http://10.0.0.1?q").unwrap().addr,
-            "10.0.0.1:80".parse().unwrap()
-        );
-        for bad in [
-            "https://127.0.0.1/",
-            "ftp://x",
-            "http://",
-            "http://example.com/",
-            "http://127.0.0.1:99999/",
-            "http://u@127.0.0.1/",
-            "http://127.0.0.1/a b",
-            "",
-        ] {
-            assert!(
-                matches!(HttpUrl::parse(bad), Err(ProbeError::BadTarget(_))),
-                "{bad}"
-            );
-        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use tokio::io::unix::AsyncFd;
 
 use super::format::Formatter;
@@ -55,14 +56,7 @@ pub async fn pump(
     };
     // A larger pipe lets a bursty writer run ahead without blocking and
     // halves the reads; failure (an old kernel, a limit) only costs speed.
-    // SAFETY: fcntl on a descriptor the AsyncFd owns.
-    unsafe {
-        libc::fcntl(
-            afd.get_ref().as_raw_fd(),
-            libc::F_SETPIPE_SZ,
-            READ_CHUNK as libc::c_int,
-        )
-    };
+    let _ = fcntl(afd.get_ref(), FcntlArg::F_SETPIPE_SZ(READ_CHUNK as i32));
     let mut splitter = LineSplitter::new(max_line);
     if formatter.is_raw() && ready.is_none() {
         raw_pump(&afd, splitter, sink).await;
@@ -131,6 +125,9 @@ async fn read_some(afd: &AsyncFd<OwnedFd>, buf: &mut Vec<u8>) -> io::Result<usiz
         let mut failure = None;
         while buf.len() < buf.capacity() {
             let spare = buf.spare_capacity_mut();
+            // No safe wrapper reads into uninitialised memory (nix's read
+            // takes `&mut [u8]`), and zeroing 256 KiB per read would cost
+            // more than the read under a log flood.
             // SAFETY: the kernel writes at most `spare.len()` bytes into it.
             let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len()) };
             if n > 0 {
@@ -169,13 +166,7 @@ async fn read_some(afd: &AsyncFd<OwnedFd>, buf: &mut Vec<u8>) -> io::Result<usiz
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
-    let raw = fd.as_raw_fd();
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe {
-        let flags = libc::fcntl(raw, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
+    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     Ok(())
 }

@@ -9,11 +9,13 @@
 //! children never block.
 
 use std::collections::VecDeque;
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use tokio::sync::Notify;
 
 /// Bytes queued per stream before producers wait.
@@ -26,8 +28,38 @@ struct State {
     busy: bool,
 }
 
+/// Where a sink writes.
+#[derive(Debug)]
+pub enum Destination {
+    /// pyinit's stdout (fd 1).
+    Stdout,
+    /// pyinit's stderr (fd 2).
+    Stderr,
+    /// Any other descriptor, owned by the sink.
+    Fd(OwnedFd),
+}
+
+impl Destination {
+    /// Runs `f` on the descriptor.
+    fn with_fd<R>(&self, f: impl FnOnce(BorrowedFd<'_>) -> R) -> R {
+        match self {
+            Destination::Stdout => f(std::io::stdout().as_fd()),
+            Destination::Stderr => f(std::io::stderr().as_fd()),
+            Destination::Fd(fd) => f(fd.as_fd()),
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        match self {
+            Destination::Stdout => "1",
+            Destination::Stderr => "2",
+            Destination::Fd(_) => "fd",
+        }
+    }
+}
+
 struct Shared {
-    fd: RawFd,
+    target: Destination,
     cap: usize,
     state: Mutex<State>,
     /// Wakes the writer thread.
@@ -48,11 +80,11 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// A sink for `fd` (1 or 2); its writer thread starts on first use.
-    pub fn new(fd: RawFd, cap: usize) -> Sink {
+    /// A sink for `target`; its writer thread starts on first use.
+    pub fn new(target: Destination, cap: usize) -> Sink {
         Sink {
             shared: Arc::new(Shared {
-                fd,
+                target,
                 cap,
                 state: Mutex::new(State {
                     queue: VecDeque::new(),
@@ -74,7 +106,7 @@ impl Sink {
         *self.shared.writer.get_or_init(|| {
             let shared = self.shared.clone();
             std::thread::Builder::new()
-                .name(format!("pyinit-out{}", self.shared.fd))
+                .name(format!("pyinit-out{}", self.shared.target.label()))
                 .stack_size(64 * 1024)
                 .spawn(move || writer(&shared))
                 .is_ok()
@@ -83,7 +115,9 @@ impl Sink {
 
     /// Last resort when no writer thread could start: write in place.
     fn write_inline(&self, buf: &[u8]) {
-        if !self.shared.broken.load(Ordering::Relaxed) && write_all(self.shared.fd, buf).is_err() {
+        if !self.shared.broken.load(Ordering::Relaxed)
+            && self.shared.target.with_fd(|fd| write_all(fd, buf)).is_err()
+        {
             self.shared.broken.store(true, Ordering::Relaxed);
         }
     }
@@ -187,7 +221,9 @@ fn writer(shared: &Shared) {
         };
         shared.space.notify_waiters();
         for buf in &batch {
-            if !shared.broken.load(Ordering::Relaxed) && write_all(shared.fd, buf).is_err() {
+            if !shared.broken.load(Ordering::Relaxed)
+                && shared.target.with_fd(|fd| write_all(fd, buf)).is_err()
+            {
                 shared.broken.store(true, Ordering::Relaxed);
             }
         }
@@ -196,27 +232,16 @@ fn writer(shared: &Shared) {
 
 /// Blocking write of the whole buffer; waits with poll if the fd is
 /// non-blocking. Fails on EPIPE or any other hard error.
-fn write_all(fd: RawFd, mut buf: &[u8]) -> std::io::Result<()> {
+fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> std::io::Result<()> {
     while !buf.is_empty() {
-        // SAFETY: `buf` is a valid readable slice.
-        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            buf = &buf[n as usize..];
-            continue;
-        }
-        let err = std::io::Error::last_os_error();
-        match err.kind() {
-            std::io::ErrorKind::Interrupted => {}
-            std::io::ErrorKind::WouldBlock => {
-                let mut pfd = libc::pollfd {
-                    fd,
-                    events: libc::POLLOUT,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd.
-                unsafe { libc::poll(&mut pfd, 1, -1) };
+        match nix::unistd::write(fd, buf) {
+            Ok(n) => buf = &buf[n..],
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+                let _ = poll(&mut fds, PollTimeout::NONE);
             }
-            _ => return Err(err),
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())
@@ -225,21 +250,17 @@ fn write_all(fd: RawFd, mut buf: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::io::Read;
     use std::time::Duration;
 
     fn pipe() -> (OwnedFd, OwnedFd) {
-        let mut fds = [0; 2];
-        // SAFETY: fds is a two-element array.
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-        // SAFETY: fresh descriptors.
-        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap()
     }
 
     #[test]
     fn writes_in_order_and_flushes() {
         let (r, w) = pipe();
-        let sink = Sink::new(w.as_raw_fd(), 1024);
+        let sink = Sink::new(Destination::Fd(w), 1024);
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -249,18 +270,17 @@ mod tests {
             }
         });
         assert!(sink.flush_until(Some(Instant::now() + Duration::from_secs(5))));
-        drop(w);
-        let mut f = std::fs::File::from(r);
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut f, &mut s).unwrap_or_default();
         let expect: String = (0..100).map(|i| format!("line {i}\n")).collect();
-        assert_eq!(s, expect);
+        // The writer thread keeps its end open: read what was written.
+        let mut got = vec![0; expect.len()];
+        std::fs::File::from(r).read_exact(&mut got).unwrap();
+        assert_eq!(String::from_utf8(got).unwrap(), expect);
     }
 
     #[test]
     fn flush_gives_up_at_the_deadline_when_nobody_reads() {
         let (_r, w) = pipe();
-        let sink = Sink::new(w.as_raw_fd(), 1 << 20);
+        let sink = Sink::new(Destination::Fd(w), 1 << 20);
         // More than a pipe holds, so the writer blocks.
         sink.send_now(vec![b'x'; 1 << 20]);
         let start = Instant::now();

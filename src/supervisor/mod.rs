@@ -38,7 +38,7 @@ use crate::events::{self, Event, SendReason, Victim};
 use crate::exit_status::Ended;
 use crate::output::format::{Formatter, LogFormat};
 use crate::output::pump::{pump, ReadyHook};
-use crate::output::sink::{Sink, QUEUE_BYTES};
+use crate::output::sink::{Destination, Sink, QUEUE_BYTES};
 use crate::output::Stream;
 use crate::procs;
 use crate::reaper;
@@ -123,8 +123,8 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
         tty: t.fd.as_raw_fd(),
         take_foreground: t.foreground,
     });
-    let stdout_sink = capture.then(|| Sink::new(1, QUEUE_BYTES));
-    let stderr_sink = Sink::new(2, QUEUE_BYTES);
+    let stdout_sink = capture.then(|| Sink::new(Destination::Stdout, QUEUE_BYTES));
+    let stderr_sink = Sink::new(Destination::Stderr, QUEUE_BYTES);
     crate::logging::attach_stderr_sink(stderr_sink.clone());
 
     warn_inherited_ignored_stop_signals(cfg);

@@ -105,6 +105,8 @@ pub struct Builder {
     env: Vec<(OsString, OsString)>,
     pid1: bool,
     stdout_null: bool,
+    /// Another init to run instead of pyinit (e.g. tini, for comparisons).
+    init: Option<PathBuf>,
 }
 
 impl Builder {
@@ -114,7 +116,19 @@ impl Builder {
             env: clean_env(),
             pid1: true,
             stdout_null: false,
+            init: None,
         }
+    }
+
+    /// Runs `program` (another init, such as tini) instead of pyinit, with
+    /// the same arguments and harness: for measuring the same scenario.
+    pub fn init_program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.init = Some(program.into());
+        self
+    }
+
+    fn init_bin(&self) -> PathBuf {
+        self.init.clone().unwrap_or_else(pyinit_bin)
     }
 
     pub fn arg(mut self, a: impl AsRef<OsStr>) -> Self {
@@ -154,10 +168,10 @@ impl Builder {
                 c.args(["--user", "--map-root-user"]);
             }
             c.args(["--pid", "--fork", "--mount-proc", "--"]);
-            c.arg(pyinit_bin());
+            c.arg(self.init_bin());
             c
         } else {
-            Command::new(pyinit_bin())
+            Command::new(self.init_bin())
         };
         cmd.args(&self.args)
             .env_clear()
@@ -193,6 +207,7 @@ impl Builder {
         Running {
             child,
             pid1: self.pid1,
+            init_name: self.init_bin().file_name().unwrap_or_default().to_owned(),
             stdout,
             stderr,
             started: Instant::now(),
@@ -259,6 +274,8 @@ impl Outcome {
 pub struct Running {
     child: Child,
     pid1: bool,
+    /// File name of the init's executable (`pyinit`, or `tini`, ...).
+    init_name: OsString,
     stdout: Arc<Captured>,
     stderr: Arc<Captured>,
     started: Instant,
@@ -276,7 +293,7 @@ impl Running {
         loop {
             if let Some(&pid) = children_of(unshare).first() {
                 let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-                if exe.file_name() == Some(OsStr::new("pyinit")) {
+                if exe.file_name() == Some(self.init_name.as_os_str()) {
                     return pid;
                 }
             }
@@ -498,6 +515,7 @@ impl Builder {
             Running {
                 child,
                 pid1: self.pid1,
+                init_name: self.init_bin().file_name().unwrap_or_default().to_owned(),
                 stdout,
                 stderr,
                 started: Instant::now(),
@@ -597,6 +615,7 @@ impl Builder {
         Running {
             child,
             pid1: self.pid1,
+            init_name: self.init_bin().file_name().unwrap_or_default().to_owned(),
             stdout,
             stderr,
             started: Instant::now(),
