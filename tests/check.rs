@@ -1,5 +1,7 @@
 //! `pyinit check` against real Python programs: verdicts, advice, JSON.
 mod util;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use util::*;
@@ -33,8 +35,7 @@ fn check_env(args: &[&str], extra_env: &[(&str, &str)]) -> (Output, Duration) {
             }
         }
         for p in descendants_of(pid).into_iter().chain([pid]) {
-            // SAFETY: kill with plain integers.
-            unsafe { libc::kill(p, libc::SIGKILL) };
+            let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
         }
     });
     let out = child.wait_with_output().expect("wait for pyinit check");
@@ -335,6 +336,8 @@ fn bad_input_is_one_line_and_exit_2() {
         &["--signal", "NOPE", "--", "true"],
         &["--ready-port", "0", "--", "true"],
         &["--after", "1s", "--ready-port", "80", "--", "true"],
+        &["--config", "/nonexistent/pyinit.toml"],
+        &["--procfile", "/nonexistent/Procfile", "--", "true"],
     ] {
         let (out, elapsed) = check(args);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -396,4 +399,394 @@ fn falls_back_to_subreaper_and_says_so() {
         "{v}"
     );
     assert_eq!(v["verdict"], "PASS", "{v}");
+}
+
+/// The finding of this kind in a JSON report, if any.
+fn finding<'a>(v: &'a serde_json::Value, kind: &str) -> Option<&'a serde_json::Value> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == kind)
+}
+
+fn kinds(v: &serde_json::Value) -> Vec<String> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A master that handles TERM and stops its forked workers (no handler of
+/// their own) itself: under `-g` pyinit's direct TERM kills the workers mid
+/// task; their master reaps them, so pyinit has no status: `check` reads it
+/// from the zombie in /proc or infers it from their masks. Under the default
+/// scope they finish.
+#[test]
+fn workers_killed_by_a_group_stop_are_work_cut_short() {
+    let (v, code) = json(&[
+        "-g",
+        "--ready-line",
+        "ready",
+        "--",
+        "python3",
+        &fx("check_pool.py"),
+    ]);
+    assert_eq!(v["verdict"], "WARN", "{v:#}");
+    assert_eq!(code, 0);
+    let f = finding(&v, "work_cut_short").unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(f["pids"].as_array().unwrap().len(), 2, "{v:#}");
+    // Known from the zombie's /proc status when a sample caught it, else
+    // inferred from its masks: either way a death by SIGTERM.
+    for p in v["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["main"] == false)
+    {
+        let ended = p["ended"].as_str().unwrap();
+        assert!(
+            ended.starts_with("killed by SIGTERM") || ended.starts_with("died of SIGTERM"),
+            "{v:#}"
+        );
+    }
+    assert!(advice(&v).contains("--signal-scope auto"), "{v:#}");
+    assert!(
+        v["stdout_tail"].to_string().contains("died of signal 15"),
+        "{v:#}"
+    );
+
+    let (v, code) = json(&[
+        "--ready-line",
+        "ready",
+        "--",
+        "python3",
+        &fx("check_pool.py"),
+    ]);
+    assert_eq!(v["verdict"], "PASS", "{v:#}");
+    assert_eq!(code, 0);
+    assert!(kinds(&v).is_empty(), "{v:#}");
+    let out = v["stdout_tail"].to_string();
+    assert_eq!(out.matches("finished its task").count(), 2, "{v:#}");
+}
+
+/// uvicorn's way: handle TERM, clean up, re-raise. WARN with `-e 143`
+/// advice (never "install a handler"); with `-e 143`, PASS.
+#[test]
+fn handled_then_reraised_warns_and_expect_exit_passes() {
+    let args = [
+        "--ready-line",
+        "ready",
+        "--",
+        "python3",
+        &fx("check_reraise.py"),
+    ];
+    let (v, code) = json(&args);
+    assert_eq!(v["verdict"], "WARN", "{v:#}");
+    assert_eq!(code, 0);
+    assert_eq!(v["exit_status"], 143);
+    assert!(finding(&v, "handled_then_reraised").is_some(), "{v:#}");
+    let a = advice(&v);
+    assert!(a.contains("-e 143"), "{a}");
+    assert!(!a.contains("signal.signal"), "{a}");
+    assert!(
+        v["stdout_tail"].to_string().contains("cleanup ran"),
+        "{v:#}"
+    );
+
+    let mut expect = vec!["-e", "143"];
+    expect.extend_from_slice(&args);
+    let (v, code) = json(&expect);
+    assert_eq!(v["verdict"], "PASS", "{v:#}");
+    assert_eq!(code, 0);
+    assert!(kinds(&v).is_empty(), "{v:#}");
+}
+
+/// A master whose handler never passes TERM on, waiting for a worker that
+/// never gets it: FAIL, with the scope that fixes it, which `-g` proves.
+#[test]
+fn handler_that_never_passes_the_signal_on_fails_with_group_advice() {
+    let (v, code) = json(&[
+        "-t",
+        "1s",
+        "--ready-line",
+        "ready",
+        "--",
+        "python3",
+        &fx("check_nopass.py"),
+    ]);
+    assert_eq!(v["verdict"], "FAIL", "{v:#}");
+    assert_eq!(code, 1);
+    assert_eq!(v["killed"], true);
+    let f = finding(&v, "children_never_signalled").unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(f["pids"].as_array().unwrap().len(), 1, "{v:#}");
+    let a = advice(&v);
+    assert!(a.contains("--signal-scope group"), "{a}");
+    assert!(!a.contains("--single-child"), "{a}");
+
+    let (v, _) = json(&[
+        "-g",
+        "-t",
+        "1s",
+        "--ready-line",
+        "ready",
+        "--",
+        "python3",
+        &fx("check_nopass.py"),
+    ]);
+    // The advised scope stops it in time. Its worker then dies of the
+    // direct TERM while its master handles TERM: the work_cut_short WARN,
+    // whose advice says when group is the right scope after all.
+    assert_eq!(v["killed"], false, "the advised scope works: {v:#}");
+    assert!(v["time_to_exit_s"].as_f64().unwrap() < 1.0, "{v:#}");
+    assert!(advice(&v).contains("Keep group only if"), "{v:#}");
+}
+
+/// `--procfile`: the whole set runs under one pyinit; the report names each
+/// process and the one that re-raised TERM.
+#[test]
+fn procfile_is_checked_per_process() {
+    let (v, code) = json(&["--procfile", &fx("check.Procfile"), "--after", "1s"]);
+    assert_eq!(v["verdict"], "WARN", "{v:#}");
+    assert_eq!(code, 0);
+    assert!(
+        v["reason"].as_str().unwrap().starts_with("worker:"),
+        "{v:#}"
+    );
+    let procs = v["processes"].as_array().unwrap();
+    let names: Vec<&str> = procs
+        .iter()
+        .filter(|p| p["main"] == true)
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web", "worker"], "{v:#}");
+    let web = procs.iter().find(|p| p["name"] == "web").unwrap();
+    assert!(
+        web["ended"]
+            .as_str()
+            .unwrap()
+            .starts_with("exited with status 0"),
+        "{v:#}"
+    );
+    let f = finding(&v, "handled_then_reraised").unwrap_or_else(|| panic!("{v:#}"));
+    assert!(
+        f["message"].as_str().unwrap().starts_with("worker"),
+        "{v:#}"
+    );
+    assert!(
+        v["stdout_tail"]
+            .to_string()
+            .contains("web | shutting down cleanly"),
+        "{v:#}"
+    );
+}
+
+/// The signal waits until the process tree has settled: workers started
+/// 0.25 s and 0.5 s after the "ready" line are running when it goes out.
+#[test]
+fn readiness_waits_for_the_process_tree_to_settle() {
+    let (v, _) = json(&[
+        "--ready-line",
+        "ready",
+        "--",
+        "python3",
+        &fx("check_late_children.py"),
+    ]);
+    assert_eq!(v["verdict"], "PASS", "{v:#}");
+    let procs = v["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 3, "main and both workers: {v:#}");
+    let ready = v["ready_s"].as_f64().unwrap();
+    let settled = v["settled_s"].as_f64().unwrap();
+    assert!(settled - ready >= 0.5 + 0.3 - 0.1, "{ready} {settled}");
+    assert!(settled - ready < 3.0, "{ready} {settled}");
+}
+
+/// A real uvicorn with a lifespan hook: it handles TERM, runs the hook and
+/// re-raises TERM on purpose.
+#[test]
+fn uvicorn_reraise_is_a_warn_with_expect_exit_advice() {
+    let uvicorn = venv_bin("uvicorn");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let args = [
+        "--ready-port".to_string(),
+        port.to_string(),
+        "--".into(),
+        uvicorn.to_string_lossy().into_owned(),
+        "--app-dir".into(),
+        fx(""),
+        "--port".into(),
+        port.to_string(),
+        "check_asgi:app".into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (v, _) = json(&args);
+    assert_eq!(v["verdict"], "WARN", "{v:#}");
+    assert!(finding(&v, "handled_then_reraised").is_some(), "{v:#}");
+    assert!(advice(&v).contains("-e 143"), "{v:#}");
+    assert!(!advice(&v).contains("signal.signal"), "{v:#}");
+    let out = format!("{}{}", v["stdout_tail"], v["stderr_tail"]);
+    assert!(out.contains("lifespan shutdown ran"), "{v:#}");
+
+    let mut expect = vec!["-e", "143"];
+    expect.extend_from_slice(&args);
+    let (v, _) = json(&expect);
+    assert_eq!(v["verdict"], "PASS", "{v:#}");
+}
+
+/// A real celery prefork worker (kombu's filesystem:// broker) with a 3 s
+/// task running when TERM arrives (the case): under `-g` its pool
+/// processes die of pyinit's direct TERM, the task is lost (work cut short)
+/// and the master hangs until the deadline; under the default scope the
+/// task finishes and celery exits 0.
+#[test]
+fn celery_pool_under_group_scope_is_work_cut_short() {
+    let celery = venv_bin("celery");
+    let python = venv_bin("python");
+    let dir = std::env::temp_dir().join(format!("pyinit-check-celery-{}", std::process::id()));
+    let fixtures = fx("");
+    let env = [
+        ("CHECK_CELERY_DIR", dir.to_str().unwrap()),
+        ("PYTHONPATH", fixtures.as_str()),
+    ];
+    let run = |scope: &[&str]| {
+        // One task in the queue: the worker starts it at once.
+        let _ = std::fs::remove_dir_all(&dir);
+        let queued = Command::new(&python)
+            .args(["-c", "import check_celery_app as a; a.slow.delay()"])
+            .env_clear()
+            .envs(clean_env())
+            .envs(env)
+            .status()
+            .unwrap();
+        assert!(queued.success());
+        let mut args = vec!["--json", "--ready-line", "task started"];
+        args.extend_from_slice(scope);
+        args.extend_from_slice(&[
+            "--",
+            celery.to_str().unwrap(),
+            "-A",
+            "check_celery_app",
+            "worker",
+            "-c",
+            "2",
+            "-l",
+            "info",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]);
+        let (out, _) = check_env(&args, &env);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    // Under -g the master hangs until the deadline; the default scope's
+    // warm shutdown waits for the task (3 s) and the pool joins (about 2 s).
+    let grouped = run(&["-g", "-t", "4s"]);
+    let plain = run(&["-t", "15s"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let finished = |v: &serde_json::Value| {
+        format!("{}{}", v["stdout_tail"], v["stderr_tail"]).contains("task finished")
+    };
+
+    let f = finding(&grouped, "work_cut_short").unwrap_or_else(|| panic!("{grouped:#}"));
+    assert_eq!(f["pids"].as_array().unwrap().len(), 2, "{grouped:#}");
+    assert_ne!(grouped["verdict"], "PASS", "{grouped:#}");
+    assert!(!finished(&grouped), "{grouped:#}");
+    assert!(
+        advice(&grouped).contains("--signal-scope auto"),
+        "{grouped:#}"
+    );
+
+    assert_eq!(plain["verdict"], "PASS", "{plain:#}");
+    assert!(kinds(&plain).is_empty(), "{plain:#}");
+    assert!(finished(&plain), "the task finished: {plain:#}");
+}
+
+/// gunicorn 23 (`target/test-venv-gunicorn23`, made by scripts/test.sh).
+fn gunicorn23() -> String {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/test-venv-gunicorn23/bin/gunicorn");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/test.sh",
+        p.display()
+    );
+    p.to_string_lossy().into_owned()
+}
+
+/// gunicorn < 27 logs `[ERROR] Worker (pid:N) was sent SIGTERM!` for a
+/// worker that got TERM from pyinit on top of its master's (`-g`): WARN
+/// with the line and the scope advice. Under the default scope, PASS, and
+/// the signal waits until all four workers have booted.
+#[test]
+fn gunicorn23_error_lines_under_group_scope_warn() {
+    let gunicorn = gunicorn23();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let bind = format!("127.0.0.1:{port}");
+    let port = port.to_string();
+    let fixtures = fx("");
+    let run = |scope: &[&str]| {
+        let mut args = scope.to_vec();
+        args.extend_from_slice(&[
+            "--ready-port",
+            &port,
+            "--",
+            &gunicorn,
+            "-w",
+            "4",
+            "-b",
+            &bind,
+            "--chdir",
+            &fixtures,
+            "gunicorn_app:app",
+        ]);
+        json(&args).0
+    };
+    let grouped = run(&["-g"]);
+    assert_eq!(grouped["verdict"], "WARN", "{grouped:#}");
+    let f = finding(&grouped, "shutdown_errors").unwrap_or_else(|| panic!("{grouped:#}"));
+    assert!(
+        f["message"].as_str().unwrap().contains("was sent SIGTERM!"),
+        "{grouped:#}"
+    );
+    assert!(
+        advice(&grouped).contains("--signal-scope auto"),
+        "{grouped:#}"
+    );
+
+    let plain = run(&[]);
+    assert_eq!(plain["verdict"], "PASS", "{plain:#}");
+    assert!(kinds(&plain).is_empty(), "{plain:#}");
+    assert_eq!(
+        plain["processes"].as_array().unwrap().len(),
+        5,
+        "master and 4 booted workers at the signal: {plain:#}"
+    );
+}
+
+/// `--config`: the set of a TOML file, with its own grace and expect_exit
+/// (web re-raises TERM, which `expect_exit = [143]` accepts).
+#[test]
+fn config_file_is_checked_with_its_own_grace_and_expect_exit() {
+    let (v, code) = json(&["--config", &fx("check.toml"), "--after", "0.5s"]);
+    assert_eq!(v["verdict"], "PASS", "{v:#}");
+    assert_eq!(code, 0);
+    assert_eq!(v["grace_s"], 5.0, "{v:#}");
+    let names: Vec<&str> = v["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["main"] == true)
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web", "worker"], "{v:#}");
+    assert!(kinds(&v).is_empty(), "{v:#}");
 }

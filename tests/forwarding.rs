@@ -130,7 +130,9 @@ fn auto_scope_reaches_workers_whose_parent_does_not_handle_it() {
         "stdout:\n{stdout}\nstderr:\n{}",
         out.stderr_str()
     );
-    assert_eq!(got(&stdout, "worker"), vec![15], "{stdout}");
+    // (A second TERM, as a leftover once the main process died, may land
+    // before the worker's _exit.)
+    assert_eq!(got(&stdout, "worker").first(), Some(&15), "{stdout}");
     let stderr = out.stderr_str();
     assert!(!stderr.contains("SIGKILL"), "{stderr}");
     // Sent to both at once by the stop (not only later, as a leftover).

@@ -421,7 +421,8 @@ fn signals_and_the_deadline_hold_while_the_reader_is_stalled() {
 fn signal_storm_loses_no_stop_request() {
     let _g = serial();
     let r = Builder::new()
-        .args(["-t", "1s", "--", python(), &fx("hard_storm.py")])
+        // The stubborn child relies on a TERM to the whole group.
+        .args(["-g", "-t", "1s", "--", python(), &fx("hard_storm.py")])
         .spawn();
     r.wait_stdout(SECS(10), |l| l == "storm main ready");
     let pyinit = r.pyinit_pid();

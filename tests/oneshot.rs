@@ -167,7 +167,7 @@ fn a_migration_that_runs_too_long_is_stopped_and_exits_124() {
 fn a_timed_out_migration_that_ignores_term_is_killed_after_its_grace() {
     let dir = TempDir::new("timeout-kill");
     let toml = format!(
-        "[process.migrate]\ncommand = {}\noneshot = true\ntimeout = \"300ms\"\ngrace = \"700ms\"\n",
+        "[process.migrate]\ncommand = {}\noneshot = true\ntimeout = \"2s\"\ngrace = \"700ms\"\n",
         py_argv(
             "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n\
              print('stubborn', flush=True)\ntime.sleep(60)"
@@ -183,7 +183,9 @@ fn a_timed_out_migration_that_ignores_term_is_killed_after_its_grace() {
         out.stderr_str()
     );
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        // (The timeout leaves a loaded machine's Python time to start and
+        // ignore TERM before it comes.)
+        took >= Duration::from_millis(2600) && took < Duration::from_secs(6),
         "took {took:?}"
     );
 }

@@ -4,146 +4,120 @@
 //! pyinit exits, and reports how the app shut down.
 //!
 //! The pyinit under test is this very binary (`/proc/self/exe`), run with
-//! `PYINIT_LOG=debug` so that its own lines say which process ended how
-//! (`main process 4 exited with status 0`, `reaped 5: ...`, `SIGKILL 6`).
+//! `--log-format json -v`: its structured event records (`docs/events.md`)
+//! say who started, got which signal and ended how; its app records carry
+//! the output. The modules, in the order a run uses them:
+//! - [`options`]: the command line;
+//! - [`inner`]: starting the pyinit under test;
+//! - [`ready`]: waiting for readiness, then for the process tree to settle;
+//! - [`observe`]: the `/proc` view (signal masks at the signal) and records;
+//! - [`records`]: the records, typed;
+//! - [`facts`]: what was observed, as plain data;
+//! - [`findings`]: the pure `facts -> findings -> verdict` core;
+//! - [`report`]: the report, for people and as JSON.
 
+pub mod facts;
+pub mod findings;
+pub mod inner;
 pub mod observe;
 pub mod options;
 pub mod ready;
+pub mod records;
 pub mod report;
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::exit_status::Ended;
+use findings::{Facts, Managed, ProcObs};
 use observe::{Observer, OutputLog};
 use options::{CheckCli, Readiness};
 
-/// How the pyinit under test was isolated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Isolation {
-    /// PID 1 of a new PID namespace (as root).
-    PidNamespace,
-    /// PID 1 of a new PID namespace inside a new user namespace.
-    UserNamespace,
-    /// The kernel refused namespaces: pyinit ran as a child subreaper.
-    Subreaper,
-}
-
-impl Isolation {
-    pub fn describe(self) -> &'static str {
-        match self {
-            Isolation::PidNamespace => "PID 1 in a new PID namespace",
-            Isolation::UserNamespace => "PID 1 in new user and PID namespaces",
-            Isolation::Subreaper => {
-                "subreaper (the kernel refused a PID namespace; not PID 1 as in a container)"
-            }
-        }
-    }
-
-    fn unshare_args(self) -> &'static [&'static str] {
-        match self {
-            Isolation::PidNamespace => &["--pid", "--fork", "--mount-proc", "--kill-child"],
-            Isolation::UserNamespace => &[
-                "--user",
-                "--map-root-user",
-                "--pid",
-                "--fork",
-                "--mount-proc",
-                "--kill-child",
-            ],
-            Isolation::Subreaper => &[],
-        }
-    }
-}
-
-fn isolation_works(iso: Isolation) -> bool {
-    Command::new("unshare")
-        .args(iso.unshare_args())
-        .arg("true")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-fn choose_isolation() -> Isolation {
-    // SAFETY: geteuid cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    let order: &[Isolation] = if root {
-        &[Isolation::PidNamespace, Isolation::UserNamespace]
+/// The processes of the set as configured (and a usage error, before
+/// anything starts, for a set that cannot run).
+fn plan(opts: &CheckCli) -> Result<crate::config::Config, Error> {
+    let mut cli = opts.supervisor.clone();
+    cli.procfile = opts.procfile.clone();
+    cli.config = opts.config.clone();
+    cli.command = if opts.procfile.is_some() || opts.config.is_some() {
+        Vec::new()
     } else {
-        &[Isolation::UserNamespace]
+        opts.command.clone()
     };
-    order
-        .iter()
-        .copied()
-        .find(|&i| isolation_works(i))
-        .unwrap_or(Isolation::Subreaper)
+    cli.check_config = false;
+    cli.into_config()
 }
 
-/// Everything the report is made from.
-pub struct Run {
-    pub isolation: Isolation,
-    pub ready: Result<Duration, String>,
-    /// When the stop signal was sent (None if the app exited before).
-    pub signalled_at: Option<Instant>,
-    pub exited_at: Instant,
-    /// pyinit's exit code.
-    pub exit_code: i32,
-    pub observer: observe::Snapshot,
-    pub output: OutputLog,
+/// The processes of the set with the exit codes that count as success for
+/// each (its own `expect_exit` and `-e`).
+fn managed(cfg: &crate::config::Config, opts: &CheckCli) -> Vec<Managed> {
+    let global = crate::exit_status::ExpectExit::new(opts.supervisor.expect_exit.clone());
+    let ok = |e: &crate::exit_status::ExpectExit, c: i32| e.map(Ended::Exited(c)) == 0;
+    cfg.processes
+        .iter()
+        .map(|p| Managed {
+            name: p.name.clone(),
+            expect: (1..=255)
+                .filter(|&c| ok(&p.expect, c) || ok(&global, c))
+                .collect(),
+            oneshot: p.oneshot,
+        })
+        .collect()
+}
+
+/// Waits up to `bound` for the pyinit under test to exit; its status, or
+/// `None` after killing everything that is left.
+fn wait_exit(
+    child: &Mutex<std::process::Child>,
+    bound: Duration,
+    observer: &Observer,
+    root: i32,
+) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    let give_up = Instant::now() + bound;
+    loop {
+        let done = child
+            .lock()
+            .ok()
+            .and_then(|mut c| c.try_wait().ok().flatten());
+        if let Some(st) = done {
+            return Some(st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)));
+        }
+        if Instant::now() >= give_up {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for pid in observer.all_pids().into_iter().chain([root]) {
+        inner::send(pid, libc::SIGKILL);
+    }
+    if let Ok(mut c) = child.lock() {
+        let _ = c.wait();
+    }
+    None
 }
 
 /// Runs the check; returns the process exit code of `pyinit check`.
 pub fn main(opts: CheckCli) -> Result<i32, Error> {
-    let isolation = choose_isolation();
+    let cfg = plan(&opts)?;
+    let managed = managed(&cfg, &opts);
+    let isolation = inner::choose_isolation();
     let exe = std::env::current_exe()
         .map_err(|e| Error::Internal(format!("cannot find pyinit's own binary: {e}")))?;
-    let mut cmd = if isolation == Isolation::Subreaper {
-        Command::new(&exe)
-    } else {
-        let mut c = Command::new("unshare");
-        c.args(isolation.unshare_args()).arg(&exe);
-        c
-    };
-    // The options the check read from PYINIT_* arrive as flags instead.
-    for var in options::pyinit_variables() {
-        cmd.env_remove(var);
-    }
-    cmd.arg("--log-format=raw")
-        .args(&opts.pyinit_args)
-        .arg("--")
-        .args(&opts.command)
-        .env("PYINIT_LOG", "debug")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let run_dir = ready::RunDir::create()
+        .map_err(|e| Error::Internal(format!("cannot create a temporary directory: {e}")))?;
     let notify = match opts.ready {
         Readiness::Notify => Some(
-            ready::NotifySocket::bind()
+            ready::NotifySocket::bind(&run_dir)
                 .map_err(|e| Error::Internal(format!("cannot create NOTIFY_SOCKET: {e}")))?,
         ),
         _ => None,
     };
-    if let Some(n) = &notify {
-        cmd.env("NOTIFY_SOCKET", n.path());
-    }
-    // The child must not inherit pyinit's blocked signal mask.
-    let startup = crate::signals::mask::ChildSignalState::startup();
-    // SAFETY: only sigaction/pthread_sigmask on prepared data after fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            startup.apply_in_child();
-            Ok(())
-        });
-    }
+    let mut cmd = inner::command(&opts, &exe, isolation, &run_dir, notify.as_ref());
     let start = Instant::now();
     let mut child = cmd
         .spawn()
@@ -164,11 +138,11 @@ pub fn main(opts: CheckCli) -> Result<i32, Error> {
             .map(|s| Box::new(s) as Box<dyn Read + Send>),
     ]
     .into_iter()
-    .enumerate()
-    .filter_map(|(i, r)| r.map(|r| output.spawn_reader(r, i == 1, line_regex.clone())))
+    .flatten()
+    .map(|r| output.spawn_reader(r, line_regex.clone()))
     .collect();
     let root = child.id() as i32;
-    let observer = Observer::start(root, isolation != Isolation::Subreaper);
+    let observer = Observer::start(root, isolation != inner::Isolation::Subreaper);
     let child = Arc::new(Mutex::new(child));
     let exited = {
         let child = child.clone();
@@ -188,62 +162,74 @@ pub fn main(opts: CheckCli) -> Result<i32, Error> {
         notify.as_ref(),
         &exited,
     );
+    let settled = ready.as_ref().ok().map(|probe| {
+        let at = ready::settle(
+            start + *probe,
+            ready::SETTLE_QUIET,
+            ready::SETTLE_MAX,
+            &|| observer.last_change(),
+            &exited,
+        );
+        at - start
+    });
     let pyinit_pid = observer.pyinit_pid(Duration::from_secs(5));
     let mut signalled_at = None;
     if !exited() {
         if let Some(pid) = pyinit_pid {
             observer.mark_signal();
             signalled_at = Some(Instant::now());
-            // SAFETY: kill with plain integers, at pyinit's pid as seen from here.
-            unsafe { libc::kill(pid, opts.signal) };
+            inner::send(pid, opts.signal);
         }
     }
-    let bound = opts.supervisor.stop_delay + opts.supervisor.grace + Duration::from_secs(5);
-    let give_up = Instant::now() + bound;
-    let status = loop {
-        let done = child
-            .lock()
-            .ok()
-            .and_then(|mut c| c.try_wait().ok().flatten());
-        if let Some(st) = done {
-            break Some(st);
-        }
-        if Instant::now() >= give_up {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
+    let bound = cfg.stop_delay + cfg.grace + Duration::from_secs(5);
+    let pyinit_status = wait_exit(&child, bound, &observer, root);
     let exited_at = Instant::now();
-    let exit_code = match status {
-        Some(st) => {
-            use std::os::unix::process::ExitStatusExt;
-            st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
-        }
-        None => {
-            for pid in observer.all_pids().into_iter().chain([root]) {
-                // SAFETY: kill with plain integers.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            if let Ok(mut c) = child.lock() {
-                let _ = c.wait();
-            }
-            -1
-        }
-    };
     let snapshot = observer.stop();
     for r in readers {
         let _ = r.join();
     }
-    let run = Run {
-        isolation,
-        ready,
-        signalled_at,
-        exited_at,
-        exit_code,
-        observer: snapshot,
-        output,
+    let since = |i: Instant| i.saturating_duration_since(start);
+    let default_send = crate::signals::rewrite::Router::new(
+        opts.supervisor.rewrite.clone(),
+        opts.supervisor.single_child,
+    )
+    .route(opts.signal)
+    .map_or(0, |r| r.send);
+    let facts = Facts {
+        signal: opts.signal,
+        default_send,
+        grace: cfg.grace,
+        multi: cfg.multi,
+        managed,
+        ready: ready.clone(),
+        signalled_at: signalled_at.map(since),
+        exited_at: since(exited_at),
+        pyinit_status,
+        procs: proc_facts(&snapshot, &since),
+        pyinit_pid: snapshot.pyinit_ns_pid,
+        records: output
+            .lines()
+            .into_iter()
+            .map(|l| (since(l.at), l.record))
+            .collect(),
     };
-    let report = report::Report::build(&opts, &run);
+    let analysis = findings::analyse(&facts);
+    let command = if let Some(p) = &opts.procfile {
+        format!("--procfile {}", p.display())
+    } else if let Some(c) = &opts.config {
+        format!("--config {}", c.display())
+    } else {
+        shell_words(&opts.command)
+    };
+    let report = report::Report {
+        command,
+        isolation: isolation.describe(),
+        signal: crate::signals::names::name(opts.signal),
+        grace_s: cfg.grace.as_secs_f64(),
+        ready_s: ready.as_ref().ok().map(|d| report::round(*d)),
+        settled_s: settled.map(report::round),
+        analysis,
+    };
     let text = if opts.json {
         report.to_json()
     } else {
@@ -251,6 +237,38 @@ pub fn main(opts: CheckCli) -> Result<i32, Error> {
     };
     print!("{text}");
     Ok(report.exit_code(opts.strict))
+}
+
+/// The `/proc` picture in the PID namespace of the pyinit under test.
+fn proc_facts(snap: &observe::Snapshot, since: &dyn Fn(Instant) -> Duration) -> Vec<ProcObs> {
+    let mut ns: HashMap<i32, i32> = snap.procs.iter().map(|p| (p.host_pid, p.ns_pid)).collect();
+    if let (Some(host), Some(inner)) = (snap.pyinit_pid, snap.pyinit_ns_pid) {
+        ns.insert(host, inner);
+    }
+    snap.procs
+        .iter()
+        .map(|p| ProcObs {
+            pid: p.ns_pid,
+            ppid: p.at_signal.and_then(|s| ns.get(&s.ppid).copied()),
+            cmd: p.cmd.clone(),
+            first_seen: since(p.first_seen),
+            gone_at: p.gone_at.map(since),
+            alive_at_signal: p.alive_at_signal,
+            masks: p.at_signal.map(|s| s.masks),
+            ended: p
+                .wait_status
+                .and_then(Ended::from_wait_status)
+                .map(|e| match e {
+                    Ended::Exited(c) => (c, None),
+                    Ended::Signaled(n) => (128 + n, Some(n)),
+                }),
+            zombie_spans: p
+                .zombie_spans
+                .iter()
+                .map(|&(a, b)| (since(a), since(b)))
+                .collect(),
+        })
+        .collect()
 }
 
 /// `OsString` arguments for display.

@@ -1,5 +1,8 @@
 //! What `check` sees from outside: every process below the pyinit under
-//! test, sampled from `/proc`, and every line it wrote, with arrival times.
+//! test, sampled from `/proc` every 5 ms (when it appeared, vanished, was a
+//! zombie and with which wait status; its parent and signal masks as the
+//! stop signal went out), and every record the pyinit under test wrote,
+//! with its arrival time.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -7,6 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use super::facts::SigMasks;
+use super::records::{self, Record};
 
 const SAMPLE_EVERY: Duration = Duration::from_millis(5);
 
@@ -20,20 +26,38 @@ pub struct ProcRecord {
     pub first_seen: Instant,
     pub gone_at: Option<Instant>,
     pub zombie_since: Option<Instant>,
-    /// Longest time it was seen in Z state.
-    pub zombie_for: Duration,
+    /// Every interval it was seen in Z state (first and last sighting).
+    pub zombie_spans: Vec<(Instant, Instant)>,
+    /// Its raw wait status, read while it was a zombie (how a process that
+    /// its own parent reaps ended: no event of pyinit's says).
+    pub wait_status: Option<i32>,
     pub alive_at_signal: bool,
+    /// Its parent (as seen from here) and signal masks, read as the stop
+    /// signal went out.
+    pub at_signal: Option<StatusAtSignal>,
+}
+
+/// What `/proc/PID/status` said as the stop signal went out.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusAtSignal {
+    pub ppid: i32,
+    pub masks: SigMasks,
 }
 
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     pub procs: Vec<ProcRecord>,
+    /// pyinit's pid as seen from here.
     pub pyinit_pid: Option<i32>,
+    /// pyinit's pid in its own namespace (1 when it is PID 1).
+    pub pyinit_ns_pid: Option<i32>,
 }
 
 struct State {
     snap: Snapshot,
     index: HashMap<i32, usize>,
+    /// When a process last appeared, vanished or became a zombie.
+    last_change: Instant,
 }
 
 pub struct Observer {
@@ -61,15 +85,45 @@ fn state_of(pid: i32) -> Option<char> {
     crate::procs::parse_stat(&s).map(|p| p.state)
 }
 
+fn status_field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
 fn ns_pid(pid: i32) -> i32 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("NSpid:"))
-                .and_then(|v| v.split_whitespace().last()?.parse().ok())
+            status_field(&s, "NSpid")?
+                .split_whitespace()
+                .last()?
+                .parse()
+                .ok()
         })
         .unwrap_or(pid)
+}
+
+/// The `exit_code` field (52) of a zombie's `/proc/PID/stat`: its wait
+/// status, as its parent's `waitpid` will get it (Linux 3.5 and later).
+pub fn zombie_wait_status(stat: &str) -> Option<i32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // Fields resume at 3 (state) after the command name.
+    rest.split_whitespace().nth(52 - 3)?.parse().ok()
+}
+
+/// Parent and signal masks out of a `/proc/PID/status` text.
+pub fn parse_status(status: &str) -> Option<StatusAtSignal> {
+    let mask = |key| u64::from_str_radix(status_field(status, key)?, 16).ok();
+    Some(StatusAtSignal {
+        ppid: status_field(status, "PPid")?.parse().ok()?,
+        masks: SigMasks {
+            caught: mask("SigCgt")?,
+            blocked: mask("SigBlk")?,
+            ignored: mask("SigIgn")?,
+        },
+    })
 }
 
 fn sample(root: i32, root_is_wrapper: bool, st: &mut State) {
@@ -82,6 +136,7 @@ fn sample(root: i32, root_is_wrapper: bool, st: &mut State) {
     let Some(pyinit) = pyinit else { return };
     if st.snap.pyinit_pid.is_none() {
         st.snap.pyinit_pid = Some(pyinit);
+        st.snap.pyinit_ns_pid = Some(ns_pid(pyinit));
     }
     let mut seen = Vec::new();
     let mut stack = vec![pyinit];
@@ -103,23 +158,32 @@ fn sample(root: i32, root_is_wrapper: bool, st: &mut State) {
                     first_seen: now,
                     gone_at: None,
                     zombie_since: None,
-                    zombie_for: Duration::ZERO,
+                    zombie_spans: Vec::new(),
+                    wait_status: None,
                     alive_at_signal: false,
+                    at_signal: None,
                 });
+                st.last_change = now;
                 st.index.insert(pid, st.snap.procs.len() - 1);
                 st.snap.procs.len() - 1
             }
         };
         let rec = &mut st.snap.procs[i];
         if state == Some('Z') {
-            if rec.zombie_since.is_none() && rec.zombie_for.is_zero() {
-                // Its command line is gone; what it last exec'd is in comm.
-                if let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) {
-                    rec.cmd = comm.trim().to_string();
+            // (A zombie's command line is gone: one first seen as a zombie
+            // is named by its `[comm]`; an earlier name is kept.)
+            if rec.zombie_since.is_none() {
+                rec.zombie_since = Some(now);
+                rec.zombie_spans.push((now, now));
+                st.last_change = now;
+                if rec.wait_status.is_none() {
+                    rec.wait_status = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                        .ok()
+                        .and_then(|s| zombie_wait_status(&s));
                 }
+            } else if let Some(span) = rec.zombie_spans.last_mut() {
+                span.1 = now;
             }
-            let since = *rec.zombie_since.get_or_insert(now);
-            rec.zombie_for = rec.zombie_for.max(now - since);
         } else {
             rec.zombie_since = None;
         }
@@ -127,6 +191,7 @@ fn sample(root: i32, root_is_wrapper: bool, st: &mut State) {
     for rec in st.snap.procs.iter_mut() {
         if rec.gone_at.is_none() && !seen.contains(&rec.host_pid) {
             rec.gone_at = Some(now);
+            st.last_change = now;
         }
     }
 }
@@ -138,6 +203,7 @@ impl Observer {
         let state = Arc::new(Mutex::new(State {
             snap: Snapshot::default(),
             index: HashMap::new(),
+            last_change: Instant::now(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -183,9 +249,18 @@ impl Observer {
                 if rec.alive_at_signal {
                     // First seen perhaps before its exec (a shim, a shell).
                     rec.cmd = crate::procs::command_line(rec.host_pid, 4096);
+                    rec.at_signal =
+                        std::fs::read_to_string(format!("/proc/{}/status", rec.host_pid))
+                            .ok()
+                            .and_then(|s| parse_status(&s));
                 }
             }
         }
+    }
+
+    /// When a process last started, ended or became a zombie.
+    pub fn last_change(&self) -> Option<Instant> {
+        self.state.lock().ok().map(|s| s.last_change)
     }
 
     pub fn all_pids(&self) -> Vec<i32> {
@@ -220,14 +295,11 @@ impl Observer {
     }
 }
 
-/// One line of output from the pyinit under test.
+/// One record from the pyinit under test, with its arrival time.
 #[derive(Debug, Clone)]
 pub struct LogLine {
     pub at: Instant,
-    pub stderr: bool,
-    /// pyinit's own diagnostic (`pyinit: ...` on stderr).
-    pub pyinit: bool,
-    pub text: String,
+    pub record: Record,
 }
 
 #[derive(Default)]
@@ -236,7 +308,8 @@ struct LogInner {
     ready_at: Option<Instant>,
 }
 
-/// Every line the pyinit under test wrote.
+/// Every record the pyinit under test wrote (it runs with `--log-format
+/// json`: one JSON object a line on stdout and stderr).
 #[derive(Default, Clone)]
 pub struct OutputLog {
     inner: Arc<Mutex<LogInner>>,
@@ -247,7 +320,6 @@ impl OutputLog {
     pub fn spawn_reader(
         &self,
         mut r: Box<dyn Read + Send>,
-        stderr: bool,
         ready: Option<regex_lite::Regex>,
     ) -> JoinHandle<()> {
         let log = self.clone();
@@ -258,33 +330,29 @@ impl OutputLog {
                 let n = r.read(&mut buf).unwrap_or(0);
                 if n == 0 {
                     if !pending.is_empty() {
-                        log.push(std::mem::take(&mut pending), stderr, ready.as_ref());
+                        log.push(&std::mem::take(&mut pending), ready.as_ref());
                     }
                     return;
                 }
                 pending.extend_from_slice(&buf[..n]);
                 while let Some(i) = memchr::memchr(b'\n', &pending) {
                     let line: Vec<u8> = pending.drain(..=i).take(i).collect();
-                    log.push(line, stderr, ready.as_ref());
+                    log.push(&line, ready.as_ref());
                 }
             }
         })
     }
 
-    fn push(&self, line: Vec<u8>, stderr: bool, ready: Option<&regex_lite::Regex>) {
-        let text = String::from_utf8_lossy(&line).into_owned();
-        let pyinit = stderr && text.starts_with("pyinit: ");
+    fn push(&self, line: &[u8], ready: Option<&regex_lite::Regex>) {
+        let record = records::parse(&String::from_utf8_lossy(line));
         let now = Instant::now();
         if let Ok(mut g) = self.inner.lock() {
-            if !pyinit && g.ready_at.is_none() && ready.is_some_and(|re| re.is_match(&text)) {
-                g.ready_at = Some(now);
+            if let (Record::App(l), None, Some(re)) = (&record, g.ready_at, ready) {
+                if re.is_match(&l.line) {
+                    g.ready_at = Some(now);
+                }
             }
-            g.lines.push(LogLine {
-                at: now,
-                stderr,
-                pyinit,
-                text,
-            });
+            g.lines.push(LogLine { at: now, record });
         }
         self.changed.notify_all();
     }
@@ -304,5 +372,35 @@ impl OutputLog {
             .lock()
             .map(|g| g.lines.clone())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_gives_parent_and_masks() {
+        let text = "Name:\tpython3\nPPid:\t4\nSigBlk:\t0000000000000000\n\
+                    SigIgn:\t0000000001001000\nSigCgt:\t0000000100004002\n";
+        let st = parse_status(text).unwrap();
+        assert_eq!(st.ppid, 4);
+        assert!(st.masks.catches(libc::SIGTERM));
+        assert!(st.masks.catches(libc::SIGINT));
+        assert!(!st.masks.catches(libc::SIGQUIT));
+        assert!(st.masks.shuts_out(libc::SIGPIPE));
+        assert!(!st.masks.dies_of(libc::SIGTERM));
+        assert!(parse_status("Name:\tx\n").is_none());
+    }
+
+    #[test]
+    fn a_zombie_stat_gives_its_wait_status() {
+        let mut stat = String::from("7 (python3 (x)) Z 2");
+        for _ in 0..47 {
+            stat.push_str(" 0");
+        }
+        stat.push_str(" 15\n");
+        assert_eq!(zombie_wait_status(&stat), Some(15));
+        assert_eq!(zombie_wait_status("7 (x) Z 2 0 0"), None);
     }
 }

@@ -362,7 +362,9 @@ mod tests {
 
     #[test]
     fn help_lists_both_sets_of_options() {
-        let Invocation::Print(h) = parse(&["check".into(), "--help".into()]).unwrap() else {
+        // Under the lock: other tests set PYINIT_* variables meanwhile.
+        let parsed = with_env(&[], || parse(&["check".into(), "--help".into()]));
+        let Invocation::Print(h) = parsed.unwrap() else {
             panic!("no help")
         };
         for want in [
