@@ -173,6 +173,8 @@ else
     section "docker e2e"
     note "not run: no Docker daemon answers 'docker info' (docker/e2e/run.sh above covers the stop cases with runc)"
 fi
+# HEALTHCHECK CMD ["/pyinit", "health"] under a real Docker daemon (skips without one).
+check "docker HEALTHCHECK" env E2E_PYINIT=target/x86_64-unknown-linux-gnu/release/pyinit ./docker/e2e/health.sh
 
 # ----------------------------------------------------------------- summary
 section "summary ($((SECONDS - start_all))s)"

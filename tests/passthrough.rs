@@ -123,9 +123,11 @@ fn check_passthrough(pid1: bool) {
     }
 
     // The environment: the harness's clean one plus ours, nothing else
-    // (--no-python-env), each value byte for byte.
+    // (--no-python-env), each value byte for byte; pyinit's own PYINIT_*
+    // (the harness's PYINIT_SOCKET) never reach the child.
     let mut want_env: Vec<(Vec<u8>, Vec<u8>)> = clean_env()
         .into_iter()
+        .filter(|(k, _)| !k.as_bytes().starts_with(b"PYINIT_"))
         .filter(|(k, _)| !env.iter().any(|(e, _)| e == k))
         .chain(env.iter().cloned())
         .map(|(k, v)| (k.into_vec(), v.into_vec()))

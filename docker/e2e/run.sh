@@ -13,7 +13,7 @@
 # E2E_KEEP=1 (keep target/e2e-run/run-PID/ even on success),
 # E2E_PYINIT=/path/to/static/pyinit (test this binary; no cargo build),
 # E2E_REBUILD_ROOTFS=1, E2E_REQUIRE=1 (a missing prerequisite fails instead of skipping),
-# E2E_ONLY="a c" (run only these scenarios).
+# E2E_ONLY="a c" (run only these scenarios; f is `pyinit health` by `runc exec`).
 set -euo pipefail
 export LC_ALL=C   # EPOCHREALTIME and awk with a "." decimal point
 
@@ -332,6 +332,40 @@ scenario_e() {
     report e "$title" "TERM ignored by PID 1; runtime KILL: $RUNTIME_KILL after $STOP_S s, exit $STATUS, no cleanup"
 }
 
+# ---- scenario f (issue 12): `pyinit health` by `runc exec`, as a HEALTHCHECK or
+# an exec probe runs it. The root is read-only, so the socket goes to /tmp.
+health_probe() {  # sets HEALTH_RC and HEALTH_OUT
+    HEALTH_RC=0
+    HEALTH_OUT=$(timeout 10 runc --root "$STATE" exec --env PYINIT_SOCKET=/tmp/pyinit/control.sock \
+        "$CID" /pyinit health 2>&1) || HEALTH_RC=$?
+}
+
+scenario_f() {
+    local title="pyinit health by runc exec: 1 until ready, then 0, 1 while stopping" first first_out ready_rc=none stop_rc stop_out
+    start f-health --env PYINIT_SOCKET=/tmp/pyinit/control.sock -- \
+        /pyinit --stop-delay 3s --config /app/health.toml
+    check "container started" wait_running
+    health_probe
+    first=$HEALTH_RC first_out=$HEALTH_OUT
+    check "health 1 before gunicorn is ready (got $first: $first_out)" eq "$first" 1
+    check "it names web (got: $first_out)" eq "${first_out%%:*}" web
+    for _ in $(seq 100); do
+        health_probe
+        [[ $HEALTH_RC == 0 ]] && { ready_rc=0; break; }
+        sleep 0.2
+    done
+    check "health 0 once ready (last: $HEALTH_RC $HEALTH_OUT)" eq "$ready_rc" 0
+    timeout 5 runc --root "$STATE" kill "$CID" TERM || log "runc kill TERM failed"
+    health_probe
+    stop_rc=$HEALTH_RC stop_out=$HEALTH_OUT
+    check "health 1 during --stop-delay (got $stop_rc)" eq "$stop_rc" 1
+    check "it says stopping (got: $stop_out)" eq "$stop_out" stopping
+    docker_stop "$STOP_TIMEOUT"
+    check "no runtime KILL" eq "$RUNTIME_KILL" no
+    report f "$title" "before ready: $first ($first_out); ready: $ready_rc; during the stop delay: $stop_rc ($stop_out); exit $STATUS"
+}
+# ---- end scenario f
+
 # ---------------------------------------------------------------- main
 main() {
     trap cleanup EXIT
@@ -355,7 +389,7 @@ main() {
     build_pyinit
     log "runc: $(runc --version | head -n1); rlimit NOFILE $NOFILE; logs in $RUN"
     local s t_s
-    for s in ${E2E_ONLY:-a b c d e}; do
+    for s in ${E2E_ONLY:-a b c d e f}; do
         t_s=$EPOCHREALTIME
         log "scenario $s ..."
         "scenario_$s"

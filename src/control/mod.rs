@@ -6,6 +6,9 @@
 //! [`Reply`] the supervisor produced. It never blocks the loop.
 
 pub mod client;
+pub mod probe;
+pub mod protocol;
+pub mod server;
 
 use crate::status::Status;
 
@@ -42,6 +45,3 @@ pub struct ControlMsg {
     pub request: Request,
     pub reply: tokio::sync::oneshot::Sender<Reply>,
 }
-
-pub mod probe;
-pub mod server;

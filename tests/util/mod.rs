@@ -43,15 +43,30 @@ pub fn is_root() -> bool {
 }
 
 /// The environment children get in tests: minimal and explicit, so the
-/// machine's PYTHONUNBUFFERED or PYINIT_* never leak into a test.
+/// machine's PYTHONUNBUFFERED or PYINIT_* never leak into a test. Each call
+/// holds a socket path of its own ([`unique_socket`]).
 pub fn clean_env() -> Vec<(OsString, OsString)> {
-    let mut env = Vec::new();
+    let mut env = vec![("PYINIT_SOCKET".into(), unique_socket().into())];
     for key in ["PATH", "HOME", "LANG", "LC_ALL", "TERM"] {
         if let Some(v) = std::env::var_os(key) {
             env.push((key.into(), v));
         }
     }
     env
+}
+
+/// A control socket path of its own for each pyinit a test starts: tests
+/// run in parallel, and on the shared default path every pyinit but the
+/// first would run without a socket and say so on stderr. Directly in the
+/// temp directory, so that a pyinit running as another uid can create it
+/// too; pyinit removes it when it exits.
+pub fn unique_socket() -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    std::env::temp_dir().join(format!(
+        "pyinit-test-{}-{}.sock",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ))
 }
 
 /// Shared, growing output of one stream.
