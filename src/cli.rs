@@ -68,7 +68,7 @@ pub struct PyinitArgs {
 
     /// With --procfile/--config: validate, print the plan, start nothing
     #[arg(long, env = "PYINIT_CHECK_CONFIG", action = ArgAction::SetTrue,
-          value_parser = args::switch_value)]
+          value_parser = args::Text(args::switch_value))]
     pub check_config: bool,
 
     /// The program to run and its arguments
@@ -341,6 +341,33 @@ mod tests {
         assert!(err.to_string().contains("for --grace"), "{err}");
         let err = run(&[]).unwrap().into_config().unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn values_that_are_not_utf8_name_their_option() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = OsString::from_vec(vec![b'1', 0xff]);
+        for flag in ["-t", "--log-format", "-e", "-r"] {
+            let args = vec!["pyinit".into(), flag.into(), bad.clone(), "x".into()];
+            let e = with_env(&[], || parse(args)).unwrap_err().to_string();
+            assert!(
+                e.contains("not valid UTF-8") && !e.contains('\n'),
+                "{flag}: {e}"
+            );
+            assert!(e.contains("for --"), "{flag}: {e}");
+        }
+        // Paths and the command are bytes, as the kernel takes them.
+        let args = vec![
+            "pyinit".into(),
+            "--env-file".into(),
+            bad.clone(),
+            bad.clone(),
+        ];
+        let Invocation::Run(cli) = with_env(&[], || parse(args)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(cli.command, vec![bad.clone()]);
+        assert_eq!(cli.env_file.unwrap().as_os_str(), bad.as_os_str());
     }
 
     #[test]

@@ -70,35 +70,35 @@ pub struct CheckCli {
 )]
 struct CheckArgs {
     /// The stop signal to send, as `docker stop` does [default: TERM]
-    #[arg(short = 's', long, env = "PYINIT_SIGNAL", value_name = "SIGNAL", value_parser = names::parse)]
+    #[arg(short = 's', long, env = "PYINIT_SIGNAL", value_name = "SIGNAL", value_parser = args::Text(names::parse))]
     signal: Option<i32>,
 
     /// Ready this long after start (the default, 2s, when no other readiness is given)
-    #[arg(long, env = "PYINIT_AFTER", value_name = "DURATION", value_parser = duration::parse)]
+    #[arg(long, env = "PYINIT_AFTER", value_name = "DURATION", value_parser = args::Text(duration::parse))]
     after: Option<Duration>,
 
     /// Ready when a line of output matches REGEX
-    #[arg(long, env = "PYINIT_READY_LINE", value_name = "REGEX", value_parser = regex_value)]
+    #[arg(long, env = "PYINIT_READY_LINE", value_name = "REGEX", value_parser = args::Text(regex_value))]
     ready_line: Option<regex_lite::Regex>,
 
     /// Ready when TCP 127.0.0.1:PORT accepts connections
-    #[arg(long, env = "PYINIT_READY_PORT", value_name = "PORT", value_parser = port_value)]
+    #[arg(long, env = "PYINIT_READY_PORT", value_name = "PORT", value_parser = args::Text(port_value))]
     ready_port: Option<u16>,
 
     /// Ready when the app sends READY=1 on $NOTIFY_SOCKET (gunicorn does)
-    #[arg(long, env = "PYINIT_READY_NOTIFY", action = ArgAction::SetTrue, value_parser = args::switch_value)]
+    #[arg(long, env = "PYINIT_READY_NOTIFY", action = ArgAction::SetTrue, value_parser = args::Text(args::switch_value))]
     ready_notify: bool,
 
     /// Give up waiting for readiness after this long [default: 30s]
-    #[arg(long, env = "PYINIT_READY_TIMEOUT", value_name = "DURATION", value_parser = duration::parse)]
+    #[arg(long, env = "PYINIT_READY_TIMEOUT", value_name = "DURATION", value_parser = args::Text(duration::parse))]
     ready_timeout: Option<Duration>,
 
     /// Exit 1 on WARN too
-    #[arg(long, env = "PYINIT_STRICT", action = ArgAction::SetTrue, value_parser = args::switch_value)]
+    #[arg(long, env = "PYINIT_STRICT", action = ArgAction::SetTrue, value_parser = args::Text(args::switch_value))]
     strict: bool,
 
     /// Print the report as one JSON object
-    #[arg(long, env = "PYINIT_JSON", action = ArgAction::SetTrue, value_parser = args::switch_value)]
+    #[arg(long, env = "PYINIT_JSON", action = ArgAction::SetTrue, value_parser = args::Text(args::switch_value))]
     json: bool,
 
     #[command(
