@@ -192,7 +192,7 @@ mod tests {
     #[test]
     fn control_words_are_subcommands_only_first() {
         for word in ["health", "status", "ctl"] {
-            match parse(argv(&[word, "--json", "x"])).unwrap() {
+            match with_env(&[], || parse(argv(&[word, "--json", "x"]))).unwrap() {
                 Invocation::Control(a) => {
                     assert_eq!(a, [word, "--json", "x"].map(OsString::from))
                 }
@@ -373,7 +373,7 @@ mod tests {
     #[test]
     fn help_and_version_are_printed() {
         for flag in ["-h", "--help"] {
-            let Invocation::Print(h) = parse(argv(&[flag])).unwrap() else {
+            let Invocation::Print(h) = with_env(&[], || parse(argv(&[flag]))).unwrap() else {
                 panic!("{flag}")
             };
             for a in args::run_args() {
@@ -389,7 +389,7 @@ mod tests {
                 "{h}"
             );
         }
-        let Invocation::Print(v) = parse(argv(&["-V"])).unwrap() else {
+        let Invocation::Print(v) = with_env(&[], || parse(argv(&["-V"]))).unwrap() else {
             panic!("-V")
         };
         assert_eq!(v, format!("pyinit {}\n", env!("CARGO_PKG_VERSION")));

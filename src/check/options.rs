@@ -362,7 +362,9 @@ mod tests {
 
     #[test]
     fn help_lists_both_sets_of_options() {
-        let Invocation::Print(h) = parse(&["check".into(), "--help".into()]).unwrap() else {
+        let Invocation::Print(h) =
+            with_env(&[], || parse(&["check".into(), "--help".into()])).unwrap()
+        else {
             panic!("no help")
         };
         for want in [
