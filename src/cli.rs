@@ -68,7 +68,7 @@ pub struct PyinitArgs {
 
     /// With --procfile/--config: validate, print the plan, start nothing
     #[arg(long, env = "PYINIT_CHECK_CONFIG", action = ArgAction::SetTrue,
-          value_parser = args::switch_value)]
+          value_parser = args::Text(args::switch_value))]
     pub check_config: bool,
 
     /// The program to run and its arguments
@@ -192,7 +192,7 @@ mod tests {
     #[test]
     fn control_words_are_subcommands_only_first() {
         for word in ["health", "status", "ctl"] {
-            match parse(argv(&[word, "--json", "x"])).unwrap() {
+            match with_env(&[], || parse(argv(&[word, "--json", "x"]))).unwrap() {
                 Invocation::Control(a) => {
                     assert_eq!(a, [word, "--json", "x"].map(OsString::from))
                 }
@@ -344,9 +344,36 @@ mod tests {
     }
 
     #[test]
+    fn values_that_are_not_utf8_name_their_option() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = OsString::from_vec(vec![b'1', 0xff]);
+        for flag in ["-t", "--log-format", "-e", "-r"] {
+            let args = vec!["pyinit".into(), flag.into(), bad.clone(), "x".into()];
+            let e = with_env(&[], || parse(args)).unwrap_err().to_string();
+            assert!(
+                e.contains("not valid UTF-8") && !e.contains('\n'),
+                "{flag}: {e}"
+            );
+            assert!(e.contains("for --"), "{flag}: {e}");
+        }
+        // Paths and the command are bytes, as the kernel takes them.
+        let args = vec![
+            "pyinit".into(),
+            "--env-file".into(),
+            bad.clone(),
+            bad.clone(),
+        ];
+        let Invocation::Run(cli) = with_env(&[], || parse(args)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(cli.command, vec![bad.clone()]);
+        assert_eq!(cli.env_file.unwrap().as_os_str(), bad.as_os_str());
+    }
+
+    #[test]
     fn help_and_version_are_printed() {
         for flag in ["-h", "--help"] {
-            let Invocation::Print(h) = parse(argv(&[flag])).unwrap() else {
+            let Invocation::Print(h) = with_env(&[], || parse(argv(&[flag]))).unwrap() else {
                 panic!("{flag}")
             };
             for a in args::run_args() {
@@ -362,7 +389,7 @@ mod tests {
                 "{h}"
             );
         }
-        let Invocation::Print(v) = parse(argv(&["-V"])).unwrap() else {
+        let Invocation::Print(v) = with_env(&[], || parse(argv(&["-V"]))).unwrap() else {
             panic!("-V")
         };
         assert_eq!(v, format!("pyinit {}\n", env!("CARGO_PKG_VERSION")));

@@ -519,6 +519,14 @@ const CLI_TOKENS: &[&str] = &[
     "--rewrite=HUP:0",
     "--single-child",
     "-c",
+    "-g",
+    "--group",
+    "-cg",
+    "--signal-scope",
+    "--signal-scope=main",
+    "auto",
+    "status",
+    "ctl",
     "-cq",
     "-cvt",
     "-e",
@@ -563,6 +571,7 @@ const CLI_TOKENS: &[&str] = &[
 
 const CLI_VALUE_OPTS: &[&str] = &[
     "-t",
+    "--signal-scope",
     "--grace",
     "--stop-delay",
     "-r",

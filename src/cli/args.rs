@@ -13,6 +13,7 @@ use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, Args, Command, CommandFactory, FromArgMatches};
@@ -27,41 +28,41 @@ use crate::signals::rewrite::{self, Rule};
 #[derive(Args, Debug, Clone, Default)]
 pub struct RunArgs {
     /// Time between the stop signal and SIGKILL (10s, 500ms, 1m30s; a bare number is seconds) [default: 9s]
-    #[arg(short = 't', long, env = "PYINIT_GRACE", value_name = "DURATION", value_parser = duration_value)]
+    #[arg(short = 't', long, env = "PYINIT_GRACE", value_name = "DURATION", value_parser = Text(duration::parse))]
     pub grace: Option<Duration>,
 
     /// Wait this long after a stop signal before forwarding it; a second stop signal ends the wait [default: 0]
-    #[arg(long, env = "PYINIT_STOP_DELAY", value_name = "DURATION", value_parser = duration_value)]
+    #[arg(long, env = "PYINIT_STOP_DELAY", value_name = "DURATION", value_parser = Text(duration::parse))]
     pub stop_delay: Option<Duration>,
 
     /// Rewrite a received signal before forwarding it (TERM:INT); TO = 0 drops it; repeatable
     #[arg(short = 'r', long, env = "PYINIT_REWRITE", value_name = "FROM:TO",
-          value_delimiter = ',', value_parser = rule_value)]
+          value_delimiter = ',', value_parser = Text(rule_value))]
     pub rewrite: Vec<Rule>,
 
     /// Which processes a forwarded signal reaches [default: auto]
-    #[arg(long, env = "PYINIT_SIGNAL_SCOPE", value_name = "auto|group|main", value_parser = scope_value)]
+    #[arg(long, env = "PYINIT_SIGNAL_SCOPE", value_name = "auto|group|main", value_parser = Text(scope_value))]
     pub signal_scope: Option<SignalScope>,
 
     /// Short for --signal-scope main: every signal to the main process only (tini's default)
-    #[arg(short = 'c', long, env = "PYINIT_SINGLE_CHILD", action = ArgAction::SetTrue, value_parser = switch_value)]
+    #[arg(short = 'c', long, env = "PYINIT_SINGLE_CHILD", action = ArgAction::SetTrue, value_parser = Text(switch_value))]
     pub single_child: bool,
 
     /// Short for --signal-scope group: stop signals to the whole process group (dumb-init's default)
-    #[arg(short = 'g', long, env = "PYINIT_GROUP", action = ArgAction::SetTrue, value_parser = switch_value)]
+    #[arg(short = 'g', long, env = "PYINIT_GROUP", action = ArgAction::SetTrue, value_parser = Text(switch_value))]
     pub group: bool,
 
     /// Treat this exit code as success (0); repeatable
     #[arg(short = 'e', long, env = "PYINIT_EXPECT_EXIT", value_name = "CODE",
-          value_delimiter = ',', value_parser = code_value)]
+          value_delimiter = ',', value_parser = Text(code_value))]
     pub expect_exit: Vec<i32>,
 
     /// How captured lines are written [default: raw for one process, prefix for several]
-    #[arg(long, env = "PYINIT_LOG_FORMAT", value_name = "raw|prefix|json", value_parser = format_value)]
+    #[arg(long, env = "PYINIT_LOG_FORMAT", value_name = "raw|prefix|json", value_parser = Text(format_value))]
     pub log_format: Option<LogFormat>,
 
     /// Hand the child pyinit's own stdin/stdout/stderr; nothing is copied
-    #[arg(long, env = "PYINIT_NO_CAPTURE", action = ArgAction::SetTrue, value_parser = switch_value)]
+    #[arg(long, env = "PYINIT_NO_CAPTURE", action = ArgAction::SetTrue, value_parser = Text(switch_value))]
     pub no_capture: bool,
 
     /// Add KEY=VALUE lines (as in .env files) to the children's environment
@@ -69,19 +70,19 @@ pub struct RunArgs {
     pub env_file: Option<PathBuf>,
 
     /// Longest line held in memory before it is written in pieces [default: 64KiB]
-    #[arg(long, env = "PYINIT_MAX_LINE", value_name = "BYTES", value_parser = bytes_value)]
+    #[arg(long, env = "PYINIT_MAX_LINE", value_name = "BYTES", value_parser = Text(duration::parse_bytes))]
     pub max_line: Option<usize>,
 
     /// Do not add PYTHONUNBUFFERED=1 and PYTHONFAULTHANDLER=1 to the environment
-    #[arg(long, env = "PYINIT_NO_PYTHON_ENV", action = ArgAction::SetTrue, value_parser = switch_value)]
+    #[arg(long, env = "PYINIT_NO_PYTHON_ENV", action = ArgAction::SetTrue, value_parser = Text(switch_value))]
     pub no_python_env: bool,
 
     /// More of pyinit's own diagnostics on stderr (PYINIT_LOG=debug takes a filter)
-    #[arg(short = 'v', long, env = "PYINIT_VERBOSE", action = ArgAction::SetTrue, value_parser = switch_value)]
+    #[arg(short = 'v', long, env = "PYINIT_VERBOSE", action = ArgAction::SetTrue, value_parser = Text(switch_value))]
     pub verbose: bool,
 
     /// Only errors from pyinit itself
-    #[arg(short = 'q', long, env = "PYINIT_QUIET", action = ArgAction::SetTrue, value_parser = switch_value)]
+    #[arg(short = 'q', long, env = "PYINIT_QUIET", action = ArgAction::SetTrue, value_parser = Text(switch_value))]
     pub quiet: bool,
 }
 
@@ -165,8 +166,38 @@ impl Default for Cli {
 
 // ----- value parsers (each error names the value; the caller adds the option) -----
 
-fn duration_value(s: &str) -> Result<Duration, String> {
-    duration::parse(s)
+/// A clap value parser from a function of the text. Unlike clap's own
+/// adapter, text that is not UTF-8 is a value error of this option (clap's
+/// `InvalidUtf8` does not say which option it was), and the reason travels
+/// in the error's context for [`usage_error`].
+#[derive(Clone, Copy)]
+pub struct Text<T>(pub fn(&str) -> Result<T, String>);
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Text<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<T, clap::Error> {
+        let fail = |text: String, why: String| {
+            let mut e = clap::Error::new(ErrorKind::ValueValidation).with_cmd(cmd);
+            let arg = arg.map_or_else(String::new, ToString::to_string);
+            e.insert(ContextKind::InvalidArg, ContextValue::String(arg));
+            e.insert(ContextKind::InvalidValue, ContextValue::String(text));
+            e.insert(ContextKind::Custom, ContextValue::String(why));
+            e
+        };
+        let text = value.to_str().ok_or_else(|| {
+            fail(
+                value.to_string_lossy().into_owned(),
+                "not valid UTF-8".into(),
+            )
+        })?;
+        (self.0)(text).map_err(|why| fail(text.to_string(), why))
+    }
 }
 
 fn rule_value(s: &str) -> Result<Rule, String> {
@@ -183,10 +214,6 @@ fn scope_value(s: &str) -> Result<SignalScope, String> {
 
 fn format_value(s: &str) -> Result<LogFormat, String> {
     s.parse()
-}
-
-fn bytes_value(s: &str) -> Result<usize, String> {
-    duration::parse_bytes(s)
 }
 
 /// A switch's value: `true` when the flag is given, 1/true/0/false (and
@@ -338,7 +365,11 @@ pub fn usage_error(cmd: &Command, err: &clap::Error, args: &[OsString], help_hin
         Some(a) => flag_name(a),
         None => invalid_arg.clone(),
     };
-    let reason = std::error::Error::source(err).map_or(String::new(), |s| format!(": {s}"));
+    let reason = match (text(ContextKind::Custom), std::error::Error::source(err)) {
+        (Some(why), _) => format!(": {why}"),
+        (None, Some(source)) => format!(": {source}"),
+        (None, None) => String::new(),
+    };
     let msg = match err.kind() {
         ErrorKind::InvalidValue | ErrorKind::ValueValidation => match value {
             Some(v) if !v.is_empty() || !reason.is_empty() => {

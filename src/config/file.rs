@@ -1,5 +1,6 @@
 //! The TOML config of `--config`: top-level defaults and one
-//! `[process.NAME]` table per process (see the README for the shape).
+//! `[process.NAME]` table per process (see docs/reference-options.md for
+//! every key).
 //!
 //! Read from toml's spanned document (`DeTable`) rather than through serde
 //! derive: every error keeps its line and column, and the binary stays

@@ -33,7 +33,8 @@ pub struct Config {
     pub multi: bool,
     /// `--check-config`: print the plan and exit.
     pub check_config: bool,
-    /// Grace for processes left behind once every managed process is gone.
+    /// The top-level grace: it bounds the whole stop (SPEC point 3), and is
+    /// the grace of processes left behind once every managed one is gone.
     pub grace: Duration,
     pub stop_delay: Duration,
     pub router: Router,
