@@ -1,0 +1,293 @@
+//! Saying when the kernel's OOM killer killed a process (SPEC "Out-of-memory
+//! kills").
+//!
+//! # Approach
+//!
+//! 1. [`cgroup`] finds pyinit's memory cgroup (`/proc/self/cgroup` and the
+//!    mount table; v1 or v2; `/` in a cgroup namespace) and reads the
+//!    `oom_kill` counter, the events that come before a kill (v2 `max` and
+//!    `oom`, v1 `under_oom`), the limit and the peak.
+//! 2. [`watch`] wakes the loop when the counters may have moved: inotify on
+//!    v2 `memory.events`, the v1 OOM eventfd, else a read once a second.
+//!    Idle, it costs no wake-up at all where the kernel notifies.
+//! 3. [`victim`] names the process: pyinit's own child that died of a
+//!    SIGKILL pyinit did not send ([`OomMonitor::on_child_sigkill`]), or a
+//!    process that vanished from pyinit's view of its descendants. That
+//!    view is refreshed only when the cgroup reports pressure without a
+//!    kill (the `max`/`oom` events come before `oom_kill` moves), never on
+//!    a timer, and compared with a fresh read once `oom_kill` moved.
+//! 4. After a pressure event (v1: the kill itself does not notify) or while
+//!    a counted kill has no name yet (its victim is still exiting), the
+//!    counters are read again a few times, 10 ms then doubling, for at most
+//!    [`FOLLOW_UP`]; a kill still unnamed then is reported without a name.
+//!
+//! The driver calls [`OomMonitor::changed`] in its `select!`, then
+//! [`OomMonitor::on_counter`]; and [`OomMonitor::on_child_sigkill`] for each
+//! child reaped after a SIGKILL pyinit did not send. Both return the kills
+//! as [`OomKill`] values; logging them is the driver's job.
+
+pub mod cgroup;
+pub mod victim;
+pub mod watch;
+
+use std::time::{Duration, Instant};
+
+pub use crate::events::OomKill;
+use cgroup::{Counters, MemCgroup, Summary, Unavailable, Version};
+use victim::Snapshot;
+use watch::{Mode, OomWatcher};
+
+/// How long a counted kill may stay unnamed, and how long the counters are
+/// re-read after a pressure event.
+pub const FOLLOW_UP: Duration = Duration::from_secs(2);
+const FIRST_STEP: Duration = Duration::from_millis(10);
+/// Longest command line kept per process.
+const CMD_MAX: usize = 200;
+
+/// Re-reads due after an event.
+#[derive(Debug, Clone, Copy)]
+struct FollowUp {
+    next: Instant,
+    step: Duration,
+    until: Instant,
+}
+
+/// Watches pyinit's memory cgroup for OOM kills.
+pub struct OomMonitor {
+    cg: MemCgroup,
+    watcher: OomWatcher,
+    last: Counters,
+    snapshot: Snapshot,
+    /// pyinit's pid as `/proc` shows it; `None` when `/proc` is not this
+    /// pid namespace's (then only direct children can be named).
+    me: Option<i32>,
+    /// Kills counted and not named yet, and when the first of them was.
+    unnamed: u64,
+    unnamed_since: Option<Instant>,
+    follow_up: Option<FollowUp>,
+    total: u64,
+    /// Pids reported as OOM victims (the last few), for the final line.
+    reported: Vec<i32>,
+}
+
+impl OomMonitor {
+    /// Finds the cgroup and starts watching; `proc_is_ours` says whether
+    /// `/proc` shows pyinit's pid namespace. Must run inside the tokio
+    /// runtime. An error says why there is nothing to watch.
+    pub fn start(proc_is_ours: bool) -> Result<OomMonitor, Unavailable> {
+        let cg = cgroup::find()?;
+        Self::start_in(cg, proc_is_ours)
+    }
+
+    /// As [`OomMonitor::start`], for a given cgroup directory.
+    pub fn start_in(cg: MemCgroup, proc_is_ours: bool) -> Result<OomMonitor, Unavailable> {
+        let last = cg.counters()?;
+        let watcher = OomWatcher::new(&cg);
+        let me = if proc_is_ours {
+            crate::procs::self_pid_in_proc()
+        } else {
+            None
+        };
+        Ok(OomMonitor {
+            cg,
+            watcher,
+            last,
+            snapshot: Snapshot::default(),
+            me,
+            unnamed: 0,
+            unnamed_since: None,
+            follow_up: None,
+            total: 0,
+            reported: Vec::new(),
+        })
+    }
+
+    /// The `-v` start-up facts.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            version: self.cg.version,
+            dir: self.cg.dir.clone(),
+            limit: self.cg.limit(),
+            oom_group: self.cg.oom_group(),
+            watch: self.watcher.mode().describe(),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.watcher.mode()
+    }
+
+    /// OOM kills counted since pyinit started.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Whether `pid` was reported as killed by the OOM killer.
+    pub fn was_killed(&self, pid: i32) -> bool {
+        self.reported.contains(&pid)
+    }
+
+    /// Resolves when the counters may have moved (or a re-read is due).
+    pub async fn changed(&mut self) {
+        let follow_up = self.follow_up.map(|f| f.next);
+        self.watcher.changed(follow_up).await
+    }
+
+    /// Reads the counters after [`OomMonitor::changed`]; returns the kills
+    /// that can be reported now. `name_of` gives the config name of a
+    /// managed process's pid.
+    pub fn on_counter(
+        &mut self,
+        now: Instant,
+        name_of: &dyn Fn(i32) -> Option<String>,
+    ) -> Vec<OomKill> {
+        let Ok(c) = self.cg.counters() else {
+            return Vec::new();
+        };
+        let moved = c.oom_kill.saturating_sub(self.last.oom_kill);
+        let pressure =
+            c.pressure != self.last.pressure || (self.cg.version == Version::V1 && c.pressure > 0);
+        self.last = c;
+        let mut out = Vec::new();
+        if moved > 0 {
+            self.count(now, moved);
+        }
+        // Idle (a poll, or an event that changed nothing): no read of /proc.
+        if moved == 0 && !pressure && self.unnamed == 0 && self.follow_up.is_none() {
+            return Vec::new();
+        }
+        let fresh = self.read_view();
+        if self.unnamed > 0 {
+            for seen in self.snapshot.vanished(&fresh) {
+                if self.unnamed == 0 {
+                    break;
+                }
+                self.snapshot.forget(seen.entry.pid);
+                out.push(self.kill(
+                    Some(seen.entry.pid),
+                    name_of(seen.entry.pid),
+                    Some(seen.cmd),
+                ));
+            }
+        }
+        // The view is kept only for naming later kills.
+        self.snapshot
+            .refresh(&fresh, |pid| crate::procs::command_line(pid, CMD_MAX));
+        if self.unnamed > 0 && self.unnamed_since.is_some_and(|t| now >= t + FOLLOW_UP) {
+            while self.unnamed > 0 {
+                out.push(self.kill(None, None, None));
+            }
+        }
+        // v2 notifies the kill itself; v1 only the pressure before it.
+        self.plan_follow_up(
+            now,
+            moved == 0 && pressure && self.cg.version == Version::V1,
+        );
+        out
+    }
+
+    /// A child was reaped after a SIGKILL pyinit did not send: if the
+    /// counter moved, it is an OOM victim. `process` is its config name
+    /// (managed process), `cmd_hint` its command as configured (used when
+    /// no read of `/proc` caught it alive).
+    pub fn on_child_sigkill(
+        &mut self,
+        now: Instant,
+        pid: i32,
+        process: Option<String>,
+        cmd_hint: Option<String>,
+    ) -> Option<OomKill> {
+        if let Ok(c) = self.cg.counters() {
+            let moved = c.oom_kill.saturating_sub(self.last.oom_kill);
+            self.last = c;
+            if moved > 0 {
+                self.count(now, moved);
+            }
+        }
+        if self.unnamed == 0 {
+            return None;
+        }
+        let cmd = self.snapshot.forget(pid).map(|s| s.cmd).or(cmd_hint);
+        let kill = self.kill(Some(pid), process, cmd);
+        self.plan_follow_up(now, false);
+        Some(kill)
+    }
+
+    fn count(&mut self, now: Instant, n: u64) {
+        self.total += n;
+        self.unnamed += n;
+        self.unnamed_since.get_or_insert(now);
+    }
+
+    fn kill(&mut self, pid: Option<i32>, process: Option<String>, cmd: Option<String>) -> OomKill {
+        self.unnamed = self.unnamed.saturating_sub(1);
+        if self.unnamed == 0 {
+            self.unnamed_since = None;
+        }
+        if let Some(p) = pid {
+            if self.reported.len() >= 64 {
+                self.reported.remove(0);
+            }
+            self.reported.push(p);
+        }
+        OomKill {
+            process,
+            pid,
+            cmd: cmd.filter(|c| !c.is_empty()),
+            limit_bytes: self.cg.limit(),
+            peak_bytes: self.cg.peak(),
+        }
+    }
+
+    /// Re-reads: while a kill is unnamed, and after pressure without a kill.
+    fn plan_follow_up(&mut self, now: Instant, pressure: bool) {
+        if self.unnamed == 0 && !pressure {
+            if self.follow_up.is_some_and(|f| now >= f.until) {
+                self.follow_up = None;
+            }
+            if let Some(f) = &mut self.follow_up {
+                f.step = (f.step * 2).min(Duration::from_millis(500));
+                f.next = (now + f.step).min(f.until);
+            }
+            return;
+        }
+        let until = match self.unnamed_since {
+            Some(t) => t + FOLLOW_UP,
+            None => now + FOLLOW_UP,
+        };
+        match &mut self.follow_up {
+            Some(f) if now < f.until => {
+                if self.unnamed > 0 {
+                    f.until = f.until.max(until);
+                }
+                f.step = (f.step * 2).min(Duration::from_millis(500));
+                f.next = (now + f.step).min(f.until);
+            }
+            _ => {
+                self.follow_up = Some(FollowUp {
+                    next: now + FIRST_STEP,
+                    step: FIRST_STEP,
+                    until,
+                })
+            }
+        }
+    }
+
+    /// pyinit's descendants now (empty without a usable `/proc`).
+    fn read_view(&self) -> Vec<victim::Entry> {
+        let Some(me) = self.me else {
+            return Vec::new();
+        };
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        let all: Vec<victim::Entry> = dir
+            .filter_map(|d| {
+                let pid: i32 = d.ok()?.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                victim::parse_stat(&stat)
+            })
+            .collect();
+        victim::descendants(me, &all)
+    }
+}
