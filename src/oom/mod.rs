@@ -66,6 +66,8 @@ pub struct OomMonitor {
     unnamed_since: Option<Instant>,
     follow_up: Option<FollowUp>,
     total: u64,
+    /// The last wake-up was the kernel's notification (not a timer).
+    notified: bool,
     /// Pids reported as OOM victims (the last few), for the final line.
     reported: Vec<i32>,
 }
@@ -98,6 +100,7 @@ impl OomMonitor {
             unnamed_since: None,
             follow_up: None,
             total: 0,
+            notified: false,
             reported: Vec::new(),
         })
     }
@@ -130,7 +133,7 @@ impl OomMonitor {
     /// Resolves when the counters may have moved (or a re-read is due).
     pub async fn changed(&mut self) {
         let follow_up = self.follow_up.map(|f| f.next);
-        self.watcher.changed(follow_up).await
+        self.notified = self.watcher.changed(follow_up).await;
     }
 
     /// Reads the counters after [`OomMonitor::changed`]; returns the kills
@@ -145,9 +148,16 @@ impl OomMonitor {
             return Vec::new();
         };
         let moved = c.oom_kill.saturating_sub(self.last.oom_kill);
-        let pressure =
-            c.pressure != self.last.pressure || (self.cg.version == Version::V1 && c.pressure > 0);
+        // v1: every notification is pressure (under OOM, or a usage
+        // threshold crossed); v2: `max`/`oom` moved.
+        let pressure = c.pressure != self.last.pressure
+            || (self.cg.version == Version::V1 && (c.pressure > 0 || self.notified));
         self.last = c;
+        tracing::trace!(
+            "oom check: {c:?} moved {moved} pressure {pressure} notified {} snapshot {}",
+            self.notified,
+            self.snapshot.len()
+        );
         let mut out = Vec::new();
         if moved > 0 {
             self.count(now, moved);
@@ -171,8 +181,7 @@ impl OomMonitor {
             }
         }
         // The view is kept only for naming later kills.
-        self.snapshot
-            .refresh(&fresh, |pid| crate::procs::command_line(pid, CMD_MAX));
+        self.snapshot.refresh(&fresh, command_line);
         if self.unnamed > 0 && self.unnamed_since.is_some_and(|t| now >= t + FOLLOW_UP) {
             while self.unnamed > 0 {
                 out.push(self.kill(None, None, None));
@@ -207,7 +216,12 @@ impl OomMonitor {
         if self.unnamed == 0 {
             return None;
         }
-        let cmd = self.snapshot.forget(pid).map(|s| s.cmd).or(cmd_hint);
+        let cmd = self
+            .snapshot
+            .forget(pid)
+            .map(|s| s.cmd)
+            .filter(|c| !c.is_empty())
+            .or(cmd_hint);
         let kill = self.kill(Some(pid), process, cmd);
         self.plan_follow_up(now, false);
         Some(kill)
@@ -289,5 +303,22 @@ impl OomMonitor {
             })
             .collect();
         victim::descendants(me, &all)
+    }
+}
+
+/// `pid`'s command line, arguments joined by spaces; empty once the process
+/// is exiting (its memory is gone), so that an earlier read is kept.
+fn command_line(pid: i32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let s = raw
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).replace(|c: char| c.is_control(), " "))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if s.chars().count() > CMD_MAX {
+        s.chars().take(CMD_MAX).collect::<String>() + "…"
+    } else {
+        s
     }
 }

@@ -27,6 +27,8 @@ use super::cgroup::{MemCgroup, Version};
 
 /// Where notification does not work: one read per this.
 pub const POLL: Duration = Duration::from_secs(1);
+/// v1 usage thresholds, in percent of the limit.
+pub const V1_THRESHOLDS: [u64; 2] = [50, 90];
 /// Least time between two notification-driven wake-ups.
 pub const MIN_GAP: Duration = Duration::from_millis(50);
 
@@ -96,9 +98,9 @@ impl OomWatcher {
     }
 
     /// Resolves on a notification (or the next poll), or at `follow_up`
-    /// when given. Cancel-safe: a notification not yet consumed stays
-    /// pending for the next call.
-    pub async fn changed(&mut self, follow_up: Option<Instant>) {
+    /// when given; returns whether the kernel notified. Cancel-safe: a
+    /// notification not yet consumed stays pending for the next call.
+    pub async fn changed(&mut self, follow_up: Option<Instant>) -> bool {
         let gap_end = self.last_wake.map(|t| t + MIN_GAP);
         let notified = async {
             if let Some(g) = gap_end.filter(|&g| g > Instant::now()) {
@@ -106,21 +108,23 @@ impl OomWatcher {
             }
             self.source.wait().await
         };
-        match follow_up {
+        let by_kernel = match follow_up {
             Some(t) => {
                 tokio::select! {
-                    _ = notified => {}
-                    _ = tokio::time::sleep_until(t.into()) => {}
+                    n = notified => n,
+                    _ = tokio::time::sleep_until(t.into()) => false,
                 }
             }
             None => notified.await,
-        }
+        };
         self.last_wake = Some(Instant::now());
+        by_kernel
     }
 }
 
 impl Source {
-    async fn wait(&mut self) {
+    /// Returns whether the kernel notified (`false`: the poll timer).
+    async fn wait(&mut self) -> bool {
         match self {
             Source::Notify { fd, .. } => loop {
                 let Ok(mut guard) = fd.readable().await else {
@@ -132,13 +136,14 @@ impl Source {
                 match guard.try_io(|f| {
                     nix::unistd::read(f.get_ref(), &mut buf).map_err(std::io::Error::from)
                 }) {
-                    Ok(_) => return,
+                    Ok(_) => return true,
                     Err(_would_block) => continue,
                 }
             },
             Source::Poll { next } => {
                 tokio::time::sleep_until((*next).into()).await;
                 *next = Instant::now() + POLL;
+                false
             }
         }
     }
@@ -161,13 +166,29 @@ fn inotify(cg: &MemCgroup) -> std::io::Result<Source> {
     register(OwnedFd::from(ino), Mode::Inotify, None)
 }
 
-/// The v1 notifier: write "EVENTFD OOM_CONTROL_FD" to `cgroup.event_control`.
+/// The v1 notifiers, all on one eventfd, each registered by writing
+/// "EVENTFD FD [ARGS]" to `cgroup.event_control`: the OOM notifier on
+/// `memory.oom_control` (fires as the cgroup goes under OOM, an instant
+/// before the kill), and usage thresholds on `memory.usage_in_bytes` at
+/// [`V1_THRESHOLDS`] of the limit (fire on each crossing, up or down: early
+/// enough to see the victim alive, and again once the kill freed its memory).
 fn eventfd(cg: &MemCgroup) -> std::io::Result<Source> {
     let efd = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)?;
     let control = File::open(cg.counter_file())?;
-    let mut reg = std::fs::OpenOptions::new()
-        .write(true)
-        .open(cg.dir.join("cgroup.event_control"))?;
-    reg.write_all(format!("{} {}", efd.as_raw_fd(), control.as_raw_fd()).as_bytes())?;
+    let add = |target: &File, args: &str| -> std::io::Result<()> {
+        let mut reg = std::fs::OpenOptions::new()
+            .write(true)
+            .open(cg.dir.join("cgroup.event_control"))?;
+        reg.write_all(format!("{} {}{args}", efd.as_raw_fd(), target.as_raw_fd()).as_bytes())
+    };
+    add(&control, "")?;
+    if let Some(limit) = cg.limit() {
+        // The registration holds its own reference to the file.
+        if let Ok(usage) = File::open(cg.dir.join("memory.usage_in_bytes")) {
+            for pct in V1_THRESHOLDS {
+                let _ = add(&usage, &format!(" {}", limit / 100 * pct));
+            }
+        }
+    }
     register(OwnedFd::from(efd), Mode::EventFd, Some(control))
 }
