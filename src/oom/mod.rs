@@ -220,7 +220,8 @@ impl OomMonitor {
             .snapshot
             .forget(pid)
             .map(|s| s.cmd)
-            .filter(|c| !c.is_empty())
+            // Only its name was caught: the configured command says more.
+            .filter(|c| !(c.is_empty() || (c.starts_with('[') && cmd_hint.is_some())))
             .or(cmd_hint);
         let kill = self.kill(Some(pid), process, cmd);
         self.plan_follow_up(now, false);
@@ -306,8 +307,10 @@ impl OomMonitor {
     }
 }
 
-/// `pid`'s command line, arguments joined by spaces; empty once the process
-/// is exiting (its memory is gone), so that an earlier read is kept.
+/// `pid`'s command line, arguments joined by spaces. A process already
+/// exiting has lost it (its memory is gone): then its name, `[comm]`, as
+/// `ps` shows it, which an earlier read's full line replaces (see
+/// [`Snapshot::refresh`]).
 fn command_line(pid: i32) -> String {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let s = raw
@@ -316,6 +319,11 @@ fn command_line(pid: i32) -> String {
         .map(|a| String::from_utf8_lossy(a).replace(|c: char| c.is_control(), " "))
         .collect::<Vec<_>>()
         .join(" ");
+    if s.is_empty() {
+        return std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|c| format!("[{}]", c.trim()))
+            .unwrap_or_default();
+    }
     if s.chars().count() > CMD_MAX {
         s.chars().take(CMD_MAX).collect::<String>() + "…"
     } else {

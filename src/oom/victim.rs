@@ -77,16 +77,18 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Replaces the view with `fresh`, keeping the command line of every
-    /// process already known (same pid and start time) and asking `cmd_of`
-    /// for the new ones only; a process that is exiting has lost its
-    /// command line, so the remembered one is the one to keep.
+    /// Replaces the view with `fresh`, reading each command line with
+    /// `cmd_of`. A process that is exiting has lost its command line (it
+    /// reads empty, or only as `[name]`): then the one read earlier for the
+    /// same process (same pid and start time) is kept.
     pub fn refresh(&mut self, fresh: &[Entry], mut cmd_of: impl FnMut(i32) -> String) {
         let mut next = HashMap::with_capacity(fresh.len());
         for e in fresh.iter().filter(|e| alive(e)) {
+            let now = cmd_of(e.pid);
+            let weak = now.is_empty() || now.starts_with('[');
             let cmd = match self.procs.remove(&e.pid) {
-                Some(old) if old.entry.start == e.start => old.cmd,
-                _ => cmd_of(e.pid),
+                Some(old) if weak && old.entry.start == e.start && !old.cmd.is_empty() => old.cmd,
+                _ => now,
             };
             next.insert(e.pid, Seen { entry: *e, cmd });
         }
@@ -219,13 +221,21 @@ mod tests {
             "python big.py".into()
         });
         // Exiting: its command line reads empty now, the old one stays.
-        snap.refresh(&[e(8, 7, 'D', 11, 1), e(9, 7, 'S', 12, 1)], |_| {
+        snap.refresh(&[e(8, 7, 'D', 11, 1), e(9, 7, 'S', 12, 1)], |pid| {
             reads += 1;
-            String::new()
+            if pid == 8 {
+                String::new()
+            } else {
+                "[sh]".into()
+            }
         });
-        assert_eq!(reads, 2);
+        assert_eq!(reads, 3);
         assert_eq!(snap.get(8).unwrap().cmd, "python big.py");
+        assert_eq!(snap.get(9).unwrap().cmd, "[sh]");
         assert_eq!(snap.len(), 2);
+        // Forked, then exec'd: the new command line wins.
+        snap.refresh(&[e(9, 7, 'S', 12, 1)], |_| "python w.py".into());
+        assert_eq!(snap.get(9).unwrap().cmd, "python w.py");
         // A reused pid is a new process.
         snap.refresh(&[e(8, 7, 'S', 50, 1)], |_| "other".into());
         assert_eq!(snap.get(8).unwrap().cmd, "other");
