@@ -11,7 +11,8 @@
 #   4. build the static release binary and check that it is static and
 #      stripped (scripts/build-static.sh), and print its size;
 #   5. run pyinit as the ENTRYPOINT of real runc containers
-#      (docker/e2e/run.sh).
+#      (docker/e2e/run.sh), and, where a Docker daemon answers, under
+#      `docker run --memory 64m` with a real OOM kill (docker/e2e/oom.sh).
 #
 # Every check in steps 3-4 runs even when an earlier one failed; the script
 # prints a summary and exits non-zero if any step failed. Set-up failures
@@ -138,6 +139,13 @@ check "static release binary" ./scripts/build-static.sh
 # pyinit as the ENTRYPOINT of a real OCI container under runc (docker stop's
 # TERM, timeout, KILL); builds a cached Debian rootfs on first use.
 check "container e2e (runc)" ./docker/e2e/run.sh
+# A real OOM kill under `docker run --memory 64m`, where a daemon answers.
+if command -v docker >/dev/null 2>&1 && timeout 20 docker info >/dev/null 2>&1; then
+    check "OOM report under docker run --memory" ./docker/e2e/oom.sh
+else
+    section "OOM report under docker run --memory"
+    note "skipped: no Docker daemon answers (docker info)"
+fi
 
 # ----------------------------------------------------------------- summary
 section "summary ($((SECONDS - start_all))s)"

@@ -172,7 +172,11 @@ fn under_mount(m: &Mount, path: &str) -> Option<PathBuf> {
     if rel.split('/').any(|c| c == "..") {
         return None;
     }
-    Some(Path::new(&m.point).join(rel.trim_start_matches('/')))
+    let rel = rel.trim_start_matches('/');
+    if rel.is_empty() {
+        return Some(PathBuf::from(&m.point));
+    }
+    Some(Path::new(&m.point).join(rel))
 }
 
 /// Finds the memory cgroup from the texts of `/proc/self/cgroup` and
@@ -308,6 +312,15 @@ impl MemCgroup {
         self.read(name)?.trim().parse().ok()
     }
 
+    /// Current usage in bytes.
+    pub fn usage(&self) -> Option<u64> {
+        let name = match self.version {
+            Version::V1 => "memory.usage_in_bytes",
+            Version::V2 => "memory.current",
+        };
+        self.read(name)?.trim().parse().ok()
+    }
+
     /// v2 `memory.oom.group` (`None` on v1 or where it is missing).
     pub fn oom_group(&self) -> Option<bool> {
         match self.version {
@@ -433,6 +446,7 @@ mod tests {
         assert_eq!(cg.limit(), Some(512 << 20));
         assert_eq!(cg.peak(), Some(535822336));
         assert_eq!(cg.oom_group(), Some(true));
+        assert_eq!(cg.usage(), None);
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub struct OomMonitor {
     unnamed_since: Option<Instant>,
     follow_up: Option<FollowUp>,
     total: u64,
+    /// The limit as read at start, for [`OomMonitor::high_usage`].
+    poll_limit: Option<u64>,
     /// The last wake-up was the kernel's notification (not a timer).
     notified: bool,
     /// Pids reported as OOM victims (the last few), for the final line.
@@ -91,6 +93,7 @@ impl OomMonitor {
             None
         };
         Ok(OomMonitor {
+            poll_limit: cg.limit(),
             cg,
             watcher,
             last,
@@ -151,7 +154,8 @@ impl OomMonitor {
         // v1: every notification is pressure (under OOM, or a usage
         // threshold crossed); v2: `max`/`oom` moved.
         let pressure = c.pressure != self.last.pressure
-            || (self.cg.version == Version::V1 && (c.pressure > 0 || self.notified));
+            || (self.cg.version == Version::V1 && (c.pressure > 0 || self.notified))
+            || self.high_usage();
         self.last = c;
         tracing::trace!(
             "oom check: {c:?} moved {moved} pressure {pressure} notified {} snapshot {}",
@@ -180,8 +184,11 @@ impl OomMonitor {
                 ));
             }
         }
-        // The view is kept only for naming later kills.
-        self.snapshot.refresh(&fresh, command_line);
+        // While a kill is unnamed the view from before it stays: a process
+        // first seen after the kill cannot be its victim.
+        if self.unnamed == 0 {
+            self.snapshot.refresh(&fresh, command_line);
+        }
         if self.unnamed > 0 && self.unnamed_since.is_some_and(|t| now >= t + FOLLOW_UP) {
             while self.unnamed > 0 {
                 out.push(self.kill(None, None, None));
@@ -192,6 +199,20 @@ impl OomMonitor {
             now,
             moved == 0 && pressure && self.cg.version == Version::V1,
         );
+        out
+    }
+
+    /// At exit: a last read of the counter; every kill not named yet is
+    /// reported as it is (pyinit will not see more).
+    pub fn finish(
+        &mut self,
+        now: Instant,
+        name_of: &dyn Fn(i32) -> Option<String>,
+    ) -> Vec<OomKill> {
+        let mut out = self.on_counter(now, name_of);
+        while self.unnamed > 0 {
+            out.push(self.kill(None, None, None));
+        }
         out
     }
 
@@ -285,6 +306,19 @@ impl OomMonitor {
                     until,
                 })
             }
+        }
+    }
+
+    /// Polling only (no notification): usage above half the limit counts
+    /// as pressure, so that the view is fresh when a kill comes (the
+    /// poll-mode stand-in for the v1 usage thresholds).
+    fn high_usage(&self) -> bool {
+        if self.watcher.mode() != Mode::Poll {
+            return false;
+        }
+        match (self.poll_limit, self.cg.usage()) {
+            (Some(limit), Some(usage)) => usage > limit / 2,
+            _ => false,
         }
     }
 

@@ -216,6 +216,12 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
     if control.is_some() {
         crate::control::server::stop(&cfg.socket);
     }
+    // --- OOM kills (src/oom): kills counted but not named yet ---
+    if let Some(m) = &mut driver.oom {
+        let kills = m.finish(Instant::now(), &|_| None);
+        driver.report_oom(&mut machine, kills);
+    }
+    // --- end OOM ---
     driver.drain(&machine).await;
     // --- OOM kills (src/oom): the last line when the main process died of one ---
     if !cfg.multi && driver.oom_ended[0] {
