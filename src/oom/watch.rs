@@ -101,7 +101,11 @@ impl OomWatcher {
     /// when given; returns whether the kernel notified. Cancel-safe: a
     /// notification not yet consumed stays pending for the next call.
     pub async fn changed(&mut self, follow_up: Option<Instant>) -> bool {
-        let gap_end = self.last_wake.map(|t| t + MIN_GAP);
+        // Polls are a second apart already.
+        let gap_end = match self.source {
+            Source::Notify { .. } => self.last_wake.map(|t| t + MIN_GAP),
+            Source::Poll { .. } => None,
+        };
         let notified = async {
             if let Some(g) = gap_end.filter(|&g| g > Instant::now()) {
                 tokio::time::sleep_until(g.into()).await;
