@@ -364,3 +364,95 @@ fn command_line(pid: i32) -> String {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    struct FakeV2(PathBuf);
+
+    impl FakeV2 {
+        fn new() -> FakeV2 {
+            let dir = std::env::temp_dir().join(format!("pyinit-mon-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("memory.max"), "536870912\n").unwrap();
+            std::fs::write(dir.join("memory.peak"), "535822336\n").unwrap();
+            let f = FakeV2(dir);
+            f.events(0, 0);
+            f
+        }
+
+        fn events(&self, max: u64, oom_kill: u64) {
+            let text = format!(
+                "low 0\nhigh 0\nmax {max}\noom {oom_kill}\noom_kill {oom_kill}\noom_group_kill 0\n"
+            );
+            std::fs::write(self.0.join("memory.events"), text).unwrap();
+        }
+    }
+
+    impl Drop for FakeV2 {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn kills_are_counted_named_or_reported_unnamed() {
+        let fake = FakeV2::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        let cg = MemCgroup {
+            version: Version::V2,
+            dir: fake.0.clone(),
+        };
+        let mut m = OomMonitor::start_in(cg, false).unwrap();
+        let t0 = Instant::now();
+        let none = |_: i32| None;
+        // A SIGKILL with no OOM kill counted is not one.
+        assert_eq!(m.on_child_sigkill(t0, 42, None, None), None);
+        assert!(m.on_counter(t0, &none).is_empty());
+
+        // Pressure, then the kill of pyinit's own child.
+        fake.events(17, 0);
+        assert!(m.on_counter(t0, &none).is_empty());
+        fake.events(17, 1);
+        let k = m
+            .on_child_sigkill(
+                t0,
+                42,
+                Some("worker".into()),
+                Some("python worker.py".into()),
+            )
+            .unwrap();
+        assert_eq!(
+            k,
+            OomKill {
+                process: Some("worker".into()),
+                pid: Some(42),
+                cmd: Some("python worker.py".into()),
+                limit_bytes: Some(512 << 20),
+                peak_bytes: Some(535822336),
+            }
+        );
+        assert!(m.was_killed(42));
+        assert_eq!(m.total(), 1);
+
+        // A kill pyinit cannot name (no /proc view): reported without a
+        // name once the follow-up time is over, not before.
+        fake.events(17, 2);
+        assert!(m.on_counter(t0, &none).is_empty());
+        let later = m.on_counter(t0 + FOLLOW_UP, &none);
+        assert_eq!(later.len(), 1);
+        assert_eq!(later[0].pid, None);
+        assert_eq!(later[0].limit_bytes, Some(512 << 20));
+
+        // At exit, whatever is counted is reported.
+        fake.events(17, 3);
+        assert_eq!(m.finish(t0 + FOLLOW_UP, &none).len(), 1);
+        assert_eq!(m.total(), 3);
+    }
+}

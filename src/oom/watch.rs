@@ -196,3 +196,67 @@ fn eventfd(cg: &MemCgroup) -> std::io::Result<Source> {
     }
     register(OwnedFd::from(efd), Mode::EventFd, Some(control))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn fake(version: Version, files: &[&str]) -> MemCgroup {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "pyinit-watch-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in files {
+            std::fs::write(dir.join(f), "oom_kill 0\n").unwrap();
+        }
+        MemCgroup { version, dir }
+    }
+
+    #[test]
+    fn inotify_wakes_on_a_change_and_not_before() {
+        let cg = fake(Version::V2, &["memory.events"]);
+        runtime().block_on(async {
+            let mut w = OomWatcher::new(&cg);
+            assert_eq!(w.mode(), Mode::Inotify);
+            let quiet = tokio::time::timeout(Duration::from_millis(100), w.changed(None)).await;
+            assert!(quiet.is_err(), "woke without a change");
+            std::fs::write(cg.counter_file(), "oom_kill 1\n").unwrap();
+            let woke = tokio::time::timeout(Duration::from_secs(5), w.changed(None)).await;
+            assert_eq!(woke, Ok(true));
+            // A follow-up time wakes it too, as a timer.
+            let t = Instant::now() + Duration::from_millis(20);
+            let woke = tokio::time::timeout(Duration::from_secs(5), w.changed(Some(t))).await;
+            assert_eq!(woke, Ok(false));
+        });
+        std::fs::remove_dir_all(&cg.dir).unwrap();
+    }
+
+    #[test]
+    fn v1_without_event_control_falls_back_to_polling() {
+        // No cgroup.event_control in a plain directory: the registration fails.
+        let cg = fake(Version::V1, &["memory.oom_control"]);
+        runtime().block_on(async {
+            let mut w = OomWatcher::new(&cg);
+            assert_eq!(w.mode(), Mode::Poll);
+            let t0 = Instant::now();
+            let woke = tokio::time::timeout(Duration::from_secs(3), w.changed(None)).await;
+            assert_eq!(woke, Ok(false));
+            assert!(
+                t0.elapsed() >= POLL - Duration::from_millis(50),
+                "{:?}",
+                t0.elapsed()
+            );
+        });
+        std::fs::remove_dir_all(&cg.dir).unwrap();
+    }
+}
