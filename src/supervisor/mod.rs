@@ -235,6 +235,7 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
     Ok(machine.exit_code())
 }
 
+// --- OOM kills (src/oom) ---
 /// The OOM watcher's next wake-up, or never without a watcher.
 async fn oom_changed(oom: &mut Option<crate::oom::OomMonitor>) {
     match oom {
@@ -242,6 +243,7 @@ async fn oom_changed(oom: &mut Option<crate::oom::OomMonitor>) {
         None => std::future::pending().await,
     }
 }
+// --- end OOM ---
 
 /// The next control request, or never when there is no socket.
 async fn next_control(
