@@ -154,8 +154,16 @@ struct InCgroup {
 
 impl InCgroup {
     fn start(cg: &TestCgroup, b: Builder) -> InCgroup {
+        Self::start_with(cg, b, false)
+    }
+
+    /// With `read_only`, pyinit sees the cgroup file system mounted
+    /// read-only (as in `docker run` on cgroup v1): no notification.
+    fn start_with(cg: &TestCgroup, b: Builder, read_only: bool) -> InCgroup {
         let mut cmd = b.command();
         let procs = CString::new(cg.dir.join("cgroup.procs").to_str().unwrap()).unwrap();
+        let mount_point = CString::new(mount_point_of(&cg.dir).to_str().unwrap()).unwrap();
+        let root = CString::new("/").unwrap();
         // SAFETY: open/write/close are async-signal-safe; "0" moves the
         // writing process (the one about to exec unshare and pyinit).
         unsafe {
@@ -165,6 +173,27 @@ impl InCgroup {
                     return Err(std::io::Error::last_os_error());
                 }
                 libc::close(fd);
+                if read_only {
+                    // A private mount namespace, the cgroup mount read-only in it.
+                    if libc::unshare(libc::CLONE_NEWNS) != 0
+                        || libc::mount(
+                            std::ptr::null(),
+                            root.as_ptr(),
+                            std::ptr::null(),
+                            libc::MS_REC | libc::MS_PRIVATE,
+                            std::ptr::null(),
+                        ) != 0
+                        || libc::mount(
+                            std::ptr::null(),
+                            mount_point.as_ptr(),
+                            std::ptr::null(),
+                            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY,
+                            std::ptr::null(),
+                        ) != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
                 Ok(())
             });
         }
@@ -254,6 +283,19 @@ impl Drop for InCgroup {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The mount point that holds `path` (from /proc/self/mountinfo).
+fn mount_point_of(path: &Path) -> PathBuf {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let points: Vec<PathBuf> = mi
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(PathBuf::from))
+        .collect();
+    path.ancestors()
+        .find(|a| points.iter().any(|p| p == a))
+        .unwrap_or(Path::new("/"))
+        .to_path_buf()
 }
 
 /// A thread appending `r` to a shared string; its clone is dropped at EOF.
@@ -383,6 +425,48 @@ fn no_report_without_an_oom_kill() {
     );
 }
 
+/// A read-only cgroup mount (docker on cgroup v1): pyinit reads the counter
+/// once a second; its child is named from its SIGKILL, a grandchild from the
+/// view taken at a poll that found usage above half the limit.
+#[test]
+fn read_only_cgroup_mount_falls_back_to_polling_and_still_names() {
+    let Some(cg) = cgroup_or_skip("read_only_cgroup_mount", LIMIT) else {
+        return;
+    };
+    let p = InCgroup::start_with(
+        &cg,
+        Builder::new().args(["-v", "--", "python3", "-c", HOG]),
+        true,
+    );
+    let (code, _, stderr) = p.wait(SECS(30));
+    println!("pyinit's stderr:\n{stderr}");
+    assert_eq!(code, 137, "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("OOM kills watched by read once a second"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches(OOM_LINE).count(),
+        2,
+        "report and final line:\n{stderr}"
+    );
+
+    let grandchild = "python3 -c 'import time; b = bytearray(40 << 20); time.sleep(1.5); c = bytearray(200 << 20)'; sleep 0.2";
+    let p = InCgroup::start_with(
+        &cg,
+        Builder::new().args(["--", "sh", "-c", grandchild]),
+        true,
+    );
+    let (code, _, stderr) = p.wait(SECS(30));
+    println!("pyinit's stderr:\n{stderr}");
+    assert_eq!(code, 0, "sh's own status; stderr:\n{stderr}");
+    let re = regex_lite::Regex::new(
+        r"(?m)^pyinit: warning: \d+ \(\S*python3 -c import time; b = bytearray.*\) was killed by the kernel's OOM killer \(memory limit 64 MiB, peak \d+ MiB\)$",
+    )
+    .unwrap();
+    assert!(re.is_match(&stderr), "the grandchild is named:\n{stderr}");
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -438,9 +522,14 @@ fn gunicorn_worker_killed_by_the_oom_killer_is_named_while_the_master_lives() {
     let ns_workers: Vec<i32> = workers.iter().filter_map(|&w| ns_pid(w)).collect();
     assert_eq!(ns_workers.len(), 2, "stderr:\n{}", p.stderr_now());
 
+    let t0 = Instant::now();
     let _ = get(port, "/alloc");
+    let answered = t0.elapsed();
     let line = p.wait_line(OOM_LINE, SECS(20));
-    println!("pyinit's report: {line}");
+    println!(
+        "pyinit's report {:?} after the request (connection closed after {answered:?}): {line}",
+        t0.elapsed()
+    );
     let re = regex_lite::Regex::new(r"^pyinit: warning: (\d+) \((.*)\) was killed by the kernel's OOM killer \(memory limit 160 MiB, peak (\d+) MiB\)$").unwrap();
     let caps = re
         .captures(&line)
