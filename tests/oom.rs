@@ -442,7 +442,7 @@ fn read_only_cgroup_mount_falls_back_to_polling_and_still_names() {
     println!("pyinit's stderr:\n{stderr}");
     assert_eq!(code, 137, "stderr:\n{stderr}");
     assert!(
-        stderr.contains("OOM kills watched by read once a second"),
+        stderr.contains("OOM kills watched by a read once a second"),
         "{stderr}"
     );
     assert_eq!(

@@ -352,7 +352,7 @@ pub struct Summary {
     pub limit: Option<u64>,
     pub oom_group: Option<bool>,
     /// How the counter is watched.
-    pub watch: &'static str,
+    pub watch: String,
 }
 
 impl fmt::Display for Summary {
@@ -651,7 +651,7 @@ mod tests {
             dir: "/sys/fs/cgroup".into(),
             limit: Some(512 << 20),
             oom_group: Some(true),
-            watch: "inotify on memory.events",
+            watch: "inotify on memory.events".into(),
         };
         let t = s.to_string();
         assert!(t.starts_with("memory cgroup v2 at /sys/fs/cgroup: memory limit 512 MiB, memory.oom.group 1 (an OOM kill ends every process"), "{t}");

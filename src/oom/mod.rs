@@ -115,7 +115,7 @@ impl OomMonitor {
             dir: self.cg.dir.clone(),
             limit: self.cg.limit(),
             oom_group: self.cg.oom_group(),
-            watch: self.watcher.mode().describe(),
+            watch: self.watcher.describe(),
         }
     }
 

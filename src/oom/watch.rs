@@ -58,7 +58,7 @@ impl Mode {
         match self {
             Mode::Inotify => "inotify on memory.events",
             Mode::EventFd => "OOM eventfd (cgroup.event_control)",
-            Mode::Poll => "read once a second (no notification here)",
+            Mode::Poll => "a read once a second (no notification here)",
         }
     }
 }
@@ -67,6 +67,8 @@ impl Mode {
 pub struct OomWatcher {
     source: Source,
     last_wake: Option<Instant>,
+    /// Why the kernel's notification could not be set up (polling).
+    poll_reason: Option<String>,
 }
 
 impl OomWatcher {
@@ -74,19 +76,31 @@ impl OomWatcher {
     /// the kernel or the mount does not allow one. Must run inside the
     /// tokio runtime.
     pub fn new(cg: &MemCgroup) -> OomWatcher {
-        let source = match cg.version {
+        let (source, poll_reason) = match cg.version {
             Version::V2 => inotify(cg),
             Version::V1 => eventfd(cg),
         }
-        .unwrap_or_else(|e| {
-            tracing::debug!("OOM counter notification unavailable ({e}); reading it once a second");
-            Source::Poll {
-                next: Instant::now() + POLL,
-            }
-        });
+        .map_or_else(
+            |e| {
+                let poll = Source::Poll {
+                    next: Instant::now() + POLL,
+                };
+                (poll, Some(e.to_string()))
+            },
+            |s| (s, None),
+        );
         OomWatcher {
             source,
             last_wake: None,
+            poll_reason,
+        }
+    }
+
+    /// How the counter is watched, for the `-v` line.
+    pub fn describe(&self) -> String {
+        match &self.poll_reason {
+            Some(why) => format!("a read once a second (no notification: {why})"),
+            None => self.mode().describe().to_string(),
         }
     }
 
