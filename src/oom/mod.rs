@@ -157,11 +157,6 @@ impl OomMonitor {
             || (self.cg.version == Version::V1 && (c.pressure > 0 || self.notified))
             || self.high_usage();
         self.last = c;
-        tracing::trace!(
-            "oom check: {c:?} moved {moved} pressure {pressure} notified {} snapshot {}",
-            self.notified,
-            self.snapshot.len()
-        );
         let mut out = Vec::new();
         if moved > 0 {
             self.count(now, moved);
