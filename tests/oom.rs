@@ -341,7 +341,7 @@ fn python_killed_by_the_oom_killer_is_named_with_limit_and_peak() {
         "one report and the final line; stderr:\n{stderr}"
     );
     let re = regex_lite::Regex::new(
-        r"^pyinit: warning: python3 (\d+) \(\S*python3 -c import time; .*\) was killed by the kernel's OOM killer \(memory limit 64 MiB, peak (\d+) MiB\)$",
+        r"^pyinit: python3 (\d+) \(\S*python3 -c import time; .*\) was killed by the kernel's OOM killer \(memory limit 64 MiB, peak (\d+) MiB\)$",
     )
     .unwrap();
     let caps = re
@@ -461,7 +461,7 @@ fn read_only_cgroup_mount_falls_back_to_polling_and_still_names() {
     println!("pyinit's stderr:\n{stderr}");
     assert_eq!(code, 0, "sh's own status; stderr:\n{stderr}");
     let re = regex_lite::Regex::new(
-        r"(?m)^pyinit: warning: \d+ \(\S*python3 -c import time; b = bytearray.*\) was killed by the kernel's OOM killer \(memory limit 64 MiB, peak \d+ MiB\)$",
+        r"(?m)^pyinit: \d+ \(\S*python3 -c import time; b = bytearray.*\) was killed by the kernel's OOM killer \(memory limit 64 MiB, peak \d+ MiB\)$",
     )
     .unwrap();
     assert!(re.is_match(&stderr), "the grandchild is named:\n{stderr}");
@@ -530,7 +530,7 @@ fn gunicorn_worker_killed_by_the_oom_killer_is_named_while_the_master_lives() {
         "pyinit's report {:?} after the request (connection closed after {answered:?}): {line}",
         t0.elapsed()
     );
-    let re = regex_lite::Regex::new(r"^pyinit: warning: (\d+) \((.*)\) was killed by the kernel's OOM killer \(memory limit 160 MiB, peak (\d+) MiB\)$").unwrap();
+    let re = regex_lite::Regex::new(r"^pyinit: (\d+) \((.*)\) was killed by the kernel's OOM killer \(memory limit 160 MiB, peak (\d+) MiB\)$").unwrap();
     let caps = re
         .captures(&line)
         .unwrap_or_else(|| panic!("report line: {line}\nstderr:\n{}", p.stderr_now()));
