@@ -86,7 +86,7 @@ echo "scenario 1: python allocates 200 MiB in a 64 MiB container"
 run raw -- python3 -c "$HOG"
 sed 's/^/  err| /' "$ERR"
 expect "exit status 137" test "$RC" = 137
-expect "one line names the process" test "$(grep -c "^pyinit: warning: python3 [0-9]* (.*python3 -c import time.*) $OOM (memory limit 64 MiB, peak [0-9]* MiB)$" "$ERR")" = 1
+expect "one line names the process" test "$(grep -c "^pyinit: python3 [0-9]* (.*python3 -c import time.*) $OOM (memory limit 64 MiB, peak [0-9]* MiB)$" "$ERR")" = 1
 expect "the last line says the main process died of it" \
     test "$(tail -n1 "$ERR")" = "pyinit: warning: the main process (python3) $OOM; exiting with status 137"
 expect "it did not survive" test "$(grep -c survived "$OUT")" = 0
