@@ -559,3 +559,42 @@ fn gunicorn_worker_killed_by_the_oom_killer_is_named_while_the_master_lives() {
     assert_eq!(stderr.matches(OOM_LINE).count(), 1, "stderr:\n{stderr}");
     let _ = std::fs::remove_dir_all(home);
 }
+
+/// `pyinit check` reports an OOM kill during the run: an app whose cleanup
+/// on TERM allocates far past the limit dies of the OOM killer, and the
+/// report counts it (from the inner pyinit's `oom_kill` record) and fails.
+#[test]
+fn check_reports_an_oom_kill_during_the_stop() {
+    let Some(cg) = cgroup_or_skip("check_reports_an_oom_kill", LIMIT) else {
+        return;
+    };
+    let app = "import signal, sys, time\n\
+               def stop(*a):\n    b = bytearray(200 << 20)\n    sys.exit(0)\n\
+               signal.signal(signal.SIGTERM, stop)\n\
+               print('ready', flush=True)\n\
+               while True: time.sleep(1)\n";
+    // check makes its own PID namespace: no unshare around it.
+    let b = Builder::new().pid1(false).args([
+        "check",
+        "--json",
+        "--grace",
+        "5s",
+        "--ready-line",
+        "^ready$",
+        "--",
+        "python3",
+        "-c",
+        app,
+    ]);
+    let p = InCgroup::start(&cg, b);
+    let (code, stdout, stderr) = p.wait(SECS(60));
+    let v: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("check --json printed no JSON ({e}):\n{stdout}\n{stderr}"));
+    assert!(cg.oom_kills() >= 1, "no OOM kill happened: {v:#}");
+    let kills = v["oom_kills"].as_array().map_or(0, Vec::len);
+    assert_eq!(kills, 1, "report: {v:#}");
+    assert_eq!(v["verdict"], "FAIL", "report: {v:#}");
+    assert_eq!(code, 1, "report: {v:#}");
+    let text = v.to_string();
+    assert!(text.contains("OOM"), "the report names the OOM kill: {v:#}");
+}
