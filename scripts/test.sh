@@ -18,7 +18,9 @@
 #   6. build the pip wheel, install it in a fresh venv and run pyinit from it
 #      (scripts/test-wheel.sh);
 #   7. where a Docker daemon answers: build the images and run the cases in
-#      real Docker, next to `docker run --init` (docker/e2e/docker.sh).
+#      real Docker, next to `docker run --init` (docker/e2e/docker.sh), the
+#      HEALTHCHECK (docker/e2e/health.sh) and a real OOM kill under
+#      `docker run --memory 64m` (docker/e2e/oom.sh).
 #
 # Every check in steps 3-7 runs even when an earlier one failed; the script
 # prints a summary and exits non-zero if any step failed. Set-up failures
@@ -169,12 +171,14 @@ check "pip wheel" ./scripts/test-wheel.sh
 # never skipped (E2E_REQUIRE=1: a missing piece fails the check).
 if command -v docker >/dev/null 2>&1 && timeout 20 docker info >/dev/null 2>&1; then
     check "docker e2e" env E2E_REQUIRE=1 ./docker/e2e/docker.sh
+    # HEALTHCHECK CMD ["/pyinit", "health"] under the daemon.
+    check "docker HEALTHCHECK" env E2E_PYINIT=target/x86_64-unknown-linux-gnu/release/pyinit ./docker/e2e/health.sh
+    # A real OOM kill under `docker run --memory 64m`.
+    check "OOM report under docker run --memory" ./docker/e2e/oom.sh
 else
     section "docker e2e"
     note "not run: no Docker daemon answers 'docker info' (docker/e2e/run.sh above covers the stop cases with runc)"
 fi
-# HEALTHCHECK CMD ["/pyinit", "health"] under a real Docker daemon (skips without one).
-check "docker HEALTHCHECK" env E2E_PYINIT=target/x86_64-unknown-linux-gnu/release/pyinit ./docker/e2e/health.sh
 
 # ----------------------------------------------------------------- summary
 section "summary ($((SECONDS - start_all))s)"

@@ -31,6 +31,7 @@ pub mod error;
 pub mod events;
 pub mod exit_status;
 pub mod logging;
+pub mod oom;
 pub mod output;
 pub mod procs;
 pub mod reaper;

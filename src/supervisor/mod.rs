@@ -92,6 +92,12 @@ struct Driver<'a> {
     /// Whether `/proc` is this pid namespace's (else pids there mean nothing).
     proc_is_ours: bool,
     finished: bool,
+    // --- OOM kills (src/oom) ---
+    /// The memory cgroup watcher; `None` where there is nothing to watch.
+    oom: Option<crate::oom::OomMonitor>,
+    /// Whether process `i`'s last end was an OOM kill (for the final line).
+    oom_ended: Vec<bool>,
+    // --- end OOM ---
 }
 
 /// Runs `cfg` to completion and returns pyinit's exit code.
@@ -150,7 +156,21 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
         probes: (0..n).map(|_| None).collect(),
         proc_is_ours: procs::self_pid_in_proc() == Some(own_pid),
         finished: false,
+        oom: None,
+        oom_ended: vec![false; n],
     };
+    // --- OOM kills (src/oom) ---
+    driver.oom = match crate::oom::OomMonitor::start(driver.proc_is_ours) {
+        Ok(m) => {
+            tracing::debug!("{}", m.summary());
+            Some(m)
+        }
+        Err(e) => {
+            tracing::debug!("OOM kills will not be reported: {e}");
+            None
+        }
+    };
+    // --- end OOM ---
     if let Some(dir) = &notify_dir {
         for (i, p) in cfg.processes.iter().enumerate() {
             if matches!(p.ready, Some(ReadyProbe::Notify)) {
@@ -196,9 +216,34 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
     if control.is_some() {
         crate::control::server::stop(&cfg.socket);
     }
+    // --- OOM kills (src/oom): kills counted but not named yet ---
+    if let Some(m) = &mut driver.oom {
+        let kills = m.finish(Instant::now(), &|_| None);
+        driver.report_oom(&mut machine, kills);
+    }
+    // --- end OOM ---
     driver.drain(&machine).await;
+    // --- OOM kills (src/oom): the last line when the main process died of one ---
+    if !cfg.multi && driver.oom_ended[0] {
+        tracing::warn!(
+            "the main process ({}) was killed by the kernel's OOM killer; exiting with status {}",
+            cfg.processes[0].name,
+            machine.exit_code()
+        );
+    }
+    // --- end OOM ---
     Ok(machine.exit_code())
 }
+
+// --- OOM kills (src/oom) ---
+/// The OOM watcher's next wake-up, or never without a watcher.
+async fn oom_changed(oom: &mut Option<crate::oom::OomMonitor>) {
+    match oom {
+        Some(m) => m.changed().await,
+        None => std::future::pending().await,
+    }
+}
+// --- end OOM ---
 
 /// The next control request, or never when there is no socket.
 async fn next_control(
@@ -262,6 +307,17 @@ impl Driver<'_> {
                     let _ = msg.reply.send(reply);
                     self.apply(machine, actions);
                 }
+                // --- OOM kills (src/oom) ---
+                _ = oom_changed(&mut self.oom) => {
+                    let cfg = self.cfg;
+                    let name_of = |pid: i32| machine.process_of(pid).map(|i| cfg.processes[i].name.clone());
+                    let kills = match &mut self.oom {
+                        Some(m) => m.on_counter(Instant::now(), &name_of),
+                        None => Vec::new(),
+                    };
+                    self.report_oom(machine, kills);
+                }
+                // --- end OOM ---
                 _ = &mut timer, if armed != far => {
                     // Fired: the next turn re-arms it if anything is due later.
                     armed = far;
@@ -307,6 +363,9 @@ impl Driver<'_> {
                     task.abort();
                 }
             }
+            // --- OOM kills (src/oom): a SIGKILL pyinit did not send ---
+            self.oom_on_reaped(machine, r.pid, ended);
+            // --- end OOM ---
             let actions = machine.handle(Instant::now(), Input::Reaped { pid: r.pid, ended });
             self.apply(machine, actions);
         }
@@ -357,6 +416,49 @@ impl Driver<'_> {
             }
         }
     }
+
+    // --- OOM kills (src/oom) ---
+    /// A child was reaped: was it killed by the OOM killer?
+    fn oom_on_reaped(&mut self, machine: &mut Machine<'_>, pid: i32, ended: Ended) {
+        let managed = machine.process_of(pid);
+        let cfg = self.cfg;
+        let Some(m) = &mut self.oom else { return };
+        let pyinit_killed =
+            machine.killed_at().is_some() || managed.is_some_and(|i| machine.kill_sent(i));
+        let kill = if ended == Ended::Signaled(libc::SIGKILL) && !pyinit_killed {
+            let (process, cmd) = match managed {
+                Some(i) => (
+                    Some(cfg.processes[i].name.clone()),
+                    Some(
+                        cfg.processes[i]
+                            .argv
+                            .iter()
+                            .map(|a| a.to_string_lossy())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    ),
+                ),
+                None => (None, None),
+            };
+            m.on_child_sigkill(Instant::now(), pid, process, cmd)
+        } else {
+            None
+        };
+        if let Some(i) = managed {
+            self.oom_ended[i] = kill.is_some() || m.was_killed(pid);
+        }
+        self.report_oom(machine, kill.into_iter().collect());
+    }
+
+    /// Logs each OOM kill and counts it for `pyinit status`.
+    fn report_oom(&mut self, machine: &mut Machine<'_>, kills: Vec<crate::oom::OomKill>) {
+        for k in kills {
+            events::emit(&Event::OomKill(k));
+            let actions = machine.handle(Instant::now(), Input::OomKills(1));
+            self.apply(machine, actions);
+        }
+    }
+    // --- end OOM ---
 
     fn descendants(&self) -> Vec<procs::ProcInfo> {
         if self.proc_is_ours {

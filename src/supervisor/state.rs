@@ -249,6 +249,13 @@ impl<'a> Machine<'a> {
         }
     }
 
+    // --- OOM kills (src/oom) ---
+    /// Whether pyinit sent process `i` SIGKILL (its grace ran out).
+    pub fn kill_sent(&self, i: usize) -> bool {
+        self.procs[i].killed
+    }
+    // --- end OOM ---
+
     /// Which managed process has this pid.
     pub fn process_of(&self, pid: i32) -> Option<usize> {
         self.procs.iter().position(|p| p.pid == Some(pid))
