@@ -120,6 +120,8 @@ pub enum Event {
     SignalSkipped {
         signal: i32,
         process: String,
+        /// Skipped because of its `signals` list (not for want of a handler).
+        listed: bool,
     },
     /// A signal `--rewrite` drops.
     SignalDropped {
@@ -300,7 +302,15 @@ impl Event {
                 }
                 s
             }
-            Event::SignalSkipped { signal, process } => format!(
+            Event::SignalSkipped {
+                signal,
+                process,
+                listed: true,
+            } => format!(
+                "{} not sent to {process}: its `signals` list does not name it",
+                names::name(*signal)
+            ),
+            Event::SignalSkipped { signal, process, .. } => format!(
                 "{} not sent to {process}: it has no handler for it (list it in `signals` to send it)",
                 names::name(*signal)
             ),
@@ -465,9 +475,14 @@ impl Event {
                 m.insert("skipped".into(), json!(skipped));
                 m.insert("reason".into(), json!(reason.as_str()));
             }
-            Event::SignalSkipped { signal, process } => {
+            Event::SignalSkipped {
+                signal,
+                process,
+                listed,
+            } => {
                 m.insert("signal".into(), json!(signal));
                 m.insert("process".into(), json!(process));
+                m.insert("listed".into(), json!(listed));
             }
             Event::SignalDropped { signal } => {
                 m.insert("signal".into(), json!(signal));

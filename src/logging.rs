@@ -123,8 +123,8 @@ pub fn render_event(
     event_fields: Option<&str>,
 ) -> Vec<u8> {
     // The OOM report keeps the SPEC's exact shape (`pyinit: worker 42 (...)
-    // was killed by the kernel's OOM killer ...`): it is a warning that
-    // `-q` still shows, but the line carries no level word.
+    // was killed by the kernel's OOM killer ...`): a warning, but the line
+    // carries no level word.
     let bare = event_fields.is_some_and(|f| f.contains("\"event\":\"oom_kill\""));
     let text = match *level {
         _ if bare => message.to_string(),

@@ -150,8 +150,7 @@ pub fn start(path: &Path) -> Option<mpsc::Receiver<ControlMsg>> {
 
 async fn accept_loop(listener: UnixListener, tx: mpsc::Sender<ControlMsg>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    // SAFETY: getuid cannot fail.
-    let own_uid = unsafe { libc::getuid() };
+    let own_uid = nix::unistd::getuid().as_raw();
     let mut warned = false;
     loop {
         let stream = match listener.accept().await {

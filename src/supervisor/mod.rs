@@ -493,6 +493,7 @@ impl Driver<'_> {
                     events::emit(&Event::SignalSkipped {
                         signal: sig,
                         process: self.name(i).to_string(),
+                        listed: listed.is_some(),
                     });
                     return;
                 }
@@ -623,7 +624,7 @@ impl Driver<'_> {
 
     fn group_mode(&self, i: usize) -> GroupMode {
         let spec = &self.cfg.processes[i];
-        if self.cfg.single_child() || spec.signal_scope == SignalScope::Main {
+        if spec.signal_scope == SignalScope::Main {
             GroupMode::SameGroup
         } else if let Some(t) = self.terminal_group {
             t

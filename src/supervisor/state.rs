@@ -242,7 +242,9 @@ impl<'a> Machine<'a> {
 
     /// Its process group (`None` under `-c`, where it shares pyinit's).
     pub fn pgid(&self, i: usize) -> Option<i32> {
-        if self.cfg.processes[i].signal_scope == SignalScope::Main || self.cfg.single_child() {
+        // Each process's own scope (`-c` and `--signal-scope` set it for a
+        // single command and are the default of every config process).
+        if self.cfg.processes[i].signal_scope == SignalScope::Main {
             None
         } else {
             self.procs[i].pid
@@ -361,6 +363,7 @@ impl<'a> Machine<'a> {
                             out.push(Action::Emit(Event::SignalSkipped {
                                 signal: received,
                                 process: self.name(i),
+                                listed: true,
                             }));
                             continue;
                         }
@@ -405,11 +408,7 @@ impl<'a> Machine<'a> {
     }
 
     fn stop_send_action(&self, i: usize, signal: i32, reason: SendReason) -> Action {
-        let scope = if self.cfg.single_child() {
-            SignalScope::Main
-        } else {
-            self.cfg.processes[i].signal_scope
-        };
+        let scope = self.cfg.processes[i].signal_scope;
         Action::Send {
             process: i,
             signal,

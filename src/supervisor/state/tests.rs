@@ -300,7 +300,9 @@ fn non_stop_signals_go_to_the_main_process_in_single_mode() {
 #[test]
 fn single_child_sends_stop_signals_to_the_main_process_only() {
     let mut cfg = config(vec![spec("app")], false);
+    // As the CLI builds it for `-c`: the config's and the process's scope.
     cfg.signal_scope = SignalScope::Main;
+    cfg.processes[0].signal_scope = SignalScope::Main;
     let mut s = Sim::new(&cfg);
     s.start();
     s.spawned(0, 10);
