@@ -12,52 +12,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use util::*;
 
 const T: Duration = Duration::from_secs(10);
 
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "pyinit-ctl-{}-{tag}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("cannot create temp dir");
-        TempDir(p)
-    }
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.join(name);
-        std::fs::write(&p, text).expect("cannot write test file");
-        p
-    }
-    /// The control socket of this test, in a directory pyinit creates.
-    fn sock(&self) -> PathBuf {
-        self.join("run/control.sock")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("cannot bind a free port")
-        .port()
+/// The control socket of a test, in a directory pyinit creates.
+fn sock(dir: &TempDir) -> PathBuf {
+    dir.join("run/control.sock")
 }
 
 fn q(s: &str) -> String {
@@ -160,12 +122,12 @@ fn wait_proc(
 fn spawn_config(dir: &TempDir, toml: &str, extra: &[&str]) -> Running {
     let config = dir.write("pyinit.toml", toml);
     let r = Builder::new()
-        .env("PYINIT_SOCKET", dir.sock())
+        .env("PYINIT_SOCKET", sock(dir))
         .args(extra)
         .arg("--config")
         .arg(&config)
         .spawn();
-    wait_socket(&r, &dir.sock());
+    wait_socket(&r, &sock(dir));
     r
 }
 
@@ -192,7 +154,7 @@ fn health_passes_when_all_are_ready_and_status_has_the_documented_shape() {
     let dir = TempDir::new("ready");
     let (toml, ..) = three_services(&dir);
     let r = spawn_config(&dir, &toml, &[]);
-    let sock = dir.sock();
+    let sock = sock(&dir);
     let ok = health_until(&r, &sock, &[], 0);
     assert_eq!(ok.stdout_str(), "", "health is silent when healthy");
 
@@ -246,7 +208,7 @@ fn health_fails_when_an_http_probe_answers_500_or_a_port_is_closed() {
     let dir = TempDir::new("probes");
     let (toml, web_port, db_port, web_status) = three_services(&dir);
     let r = spawn_config(&dir, &toml, &[]);
-    let sock = dir.sock();
+    let sock = sock(&dir);
     health_until(&r, &sock, &[], 0);
 
     std::fs::write(&web_status, "500").unwrap();
@@ -284,7 +246,7 @@ fn health_fails_with_the_backoff_line_and_status_shows_it() {
         argv(&["sh", "-c", "exit 1"]),
     );
     let r = spawn_config(&dir, &toml, &[]);
-    let sock = dir.sock();
+    let sock = sock(&dir);
     let s = wait_proc(&r, &sock, "worker", |p| p["state"] == "backoff");
     let w = proc_of(&s, "worker");
     assert_eq!(w["last_exit"], 1, "{s}");
@@ -306,7 +268,7 @@ fn health_reports_stopping_during_the_stop_delay() {
     let dir = TempDir::new("delay");
     let toml = format!("[process.app]\ncommand = {}\n", argv(&["sleep", "1000"]));
     let r = spawn_config(&dir, &toml, &["--stop-delay", "5s"]);
-    let sock = dir.sock();
+    let sock = sock(&dir);
     health_until(&r, &sock, &[], 0);
     r.signal(libc::SIGTERM);
     let out = health_until(&r, &sock, &[], 1);
@@ -455,7 +417,7 @@ fn ctl_restart_stop_and_start_act_on_one_process() {
         argv(&["sleep", "1001"]),
     );
     let r = spawn_config(&dir, &toml, &[]);
-    let sock = dir.sock();
+    let sock = sock(&dir);
     health_until(&r, &sock, &[], 0);
     let before = status_json(&sock);
     let pid = |s: &serde_json::Value, n: &str| proc_of(s, n)["pid"].as_i64();
@@ -530,7 +492,7 @@ fn wait_socket(r: &Running, sock: &Path) {
 #[test]
 fn socket_modes_and_another_uid_refused() {
     let dir = TempDir::new("perm");
-    let sock = dir.sock();
+    let sock = sock(&dir);
     let r = spawn_single(&sock, &[], &["sleep", "1000"]);
     wait_socket(&r, &sock);
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -589,7 +551,7 @@ fn socket_modes_and_another_uid_refused() {
 #[test]
 fn hostile_clients_block_neither_signals_nor_the_deadline() {
     let dir = TempDir::new("hostile");
-    let sock = dir.sock();
+    let sock = sock(&dir);
     let r = spawn_single(
         &sock,
         &["--grace", "1s"],
@@ -658,7 +620,7 @@ fn hostile_clients_block_neither_signals_nor_the_deadline() {
 #[test]
 fn stale_socket_replaced_and_a_live_one_left_alone() {
     let dir = TempDir::new("stale");
-    let sock = dir.sock();
+    let sock = sock(&dir);
     std::fs::create_dir_all(sock.parent().unwrap()).unwrap();
     drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
     assert!(sock.exists());
@@ -722,7 +684,7 @@ fn unusable_socket_path_is_one_warning_and_the_app_runs() {
 #[test]
 fn socket_file_removed_at_exit() {
     let dir = TempDir::new("exit");
-    let sock = dir.sock();
+    let sock = sock(&dir);
     let r = spawn_single(&sock, &[], &["sleep", "1000"]);
     wait_socket(&r, &sock);
     r.signal(libc::SIGTERM);
@@ -748,7 +710,7 @@ fn oneshot_states_in_status_and_health() {
         argv(&["sleep", "1000"]),
     );
     let r = spawn_config(&dir, &toml, &[]);
-    let sock = dir.sock();
+    let sock = sock(&dir);
     let s = wait_proc(&r, &sock, "migrate", |p| p["pid"].is_i64());
     assert_eq!(proc_of(&s, "web")["state"], "waiting", "{s}");
     let out = client(&sock, &["health"]);

@@ -11,8 +11,6 @@
 //! Python's `time.monotonic()` reads.
 mod util;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use util::*;
 
@@ -36,44 +34,6 @@ fn clip(s: &str, n: usize) -> &str {
         start += 1;
     }
     &s[start..]
-}
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "pyinit-mp-{}-{tag}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("cannot create temp dir");
-        TempDir(p)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// Writes `name` in the directory; returns its path.
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.join(name);
-        std::fs::write(&p, text).expect("cannot write test file");
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The Python interpreter that `python3` runs, resolved once: starting it
@@ -121,14 +81,6 @@ fn service(name: &str, args: &[&str]) -> String {
     let mut v = vec![py(), f.as_str(), name];
     v.extend_from_slice(args);
     argv(&v)
-}
-
-/// A TCP port that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("cannot bind a free port")
-        .port()
 }
 
 /// What a record says, without its `NAME | ` label.

@@ -8,7 +8,7 @@ mod util;
 
 use std::ffi::CString;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -465,14 +465,6 @@ fn read_only_cgroup_mount_falls_back_to_polling_and_still_names() {
     )
     .unwrap();
     assert!(re.is_match(&stderr), "the grandchild is named:\n{stderr}");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn get(port: u16, path: &str) -> Option<String> {
