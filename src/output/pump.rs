@@ -57,11 +57,11 @@ pub async fn pump(
     // A larger pipe lets a bursty writer run ahead without blocking and
     // halves the reads; failure (an old kernel, a limit) only costs speed.
     let _ = fcntl(afd.get_ref(), FcntlArg::F_SETPIPE_SZ(READ_CHUNK as i32));
-    let mut splitter = LineSplitter::new(max_line);
     if formatter.is_raw() && ready.is_none() {
-        raw_pump(&afd, splitter, sink).await;
+        raw_pump(&afd, max_line, sink).await;
         return;
     }
+    let mut splitter = LineSplitter::new(max_line);
     let mut buf = Vec::with_capacity(READ_CHUNK);
     loop {
         buf.clear();
@@ -89,27 +89,30 @@ pub async fn pump(
 }
 
 /// Raw format without a readiness regex: bytes go out as they came, so
-/// there is nothing to do per line; whole read buffers are handed on.
-async fn raw_pump(afd: &AsyncFd<OwnedFd>, mut splitter: LineSplitter, sink: Sink) {
-    let mut buf = Vec::with_capacity(READ_CHUNK);
+/// there is nothing to do per line. One buffer, no copy: the unfinished line
+/// stays at its front, the new bytes are read after it, and everything up to
+/// the last newline is written from it (directly to the stream when it
+/// takes that, see [`Sink`]).
+async fn raw_pump(afd: &AsyncFd<OwnedFd>, max_line: usize, sink: Sink) {
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     loop {
-        buf.clear();
-        let n = match read_some(afd, &mut buf).await {
+        // Room for a good read even behind a long unfinished line.
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        match read_some(afd, &mut buf).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        // Hand over a well-filled buffer; copy a small read, so the queue
-        // (bounded by length) never holds mostly-empty 256 KiB buffers.
-        let chunk = if n >= READ_CHUNK / 2 {
-            std::mem::replace(&mut buf, Vec::with_capacity(READ_CHUNK))
-        } else {
-            buf.clone()
-        };
-        sink.send(splitter.push_raw(chunk)).await;
+            Ok(_) => {}
+        }
+        let n = LineSplitter::raw_release(&buf, max_line);
+        if n > 0 {
+            sink.write(&buf[..n]).await;
+            // Usually nothing is left; else a part of one line (≤ max_line).
+            buf.drain(..n);
+        }
     }
-    let mut out = Vec::new();
-    splitter.finish(&mut |piece| out.extend_from_slice(piece.bytes()));
-    sink.send(out).await;
+    // End of file: the unterminated last line, as it is.
+    sink.write(&buf).await;
 }
 
 /// Reads what the pipe holds into the spare capacity of `buf`, in as few
