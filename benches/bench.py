@@ -545,7 +545,7 @@ def log_run(lc, writers, lines_per_writer, tmp, lines_per_write=0):
         kill_group(checker.pid)
         checker.communicate(timeout=10)
         raise RuntimeError(f"{lc.label}: checker timed out")
-    m = dict(kv.split("=", 1) for kv in out.strip().split(" ", 7))
+    m = dict(kv.split("=", 1) for kv in out.strip().split(" ", 8))
     elapsed = int(m["t_end_ns"]) - t0
     payload = writers * lines_per_writer * (LINE_LEN + 1)
     writer_us = read_int_file(ru_file)
@@ -558,7 +558,17 @@ def log_run(lc, writers, lines_per_writer, tmp, lines_per_write=0):
     errf.seek(0)
     stderr_text = errf.read()[:300]
     errf.close()
+    # Who burns the machine's CPUs: writer, init (or copier), reader, per GiB;
+    # and how busy the CPUs were overall (1.0 = every CPU all the time).
+    gib = payload / GIB
+    writer_s = None if writer_us is None else writer_us / 1e6
+    reader_s = int(m["cpu_us"]) / 1e6
+    parts = [x for x in (writer_s, cpu, reader_s) if x is not None]
+    busy = sum(parts) / (elapsed / 1e9) / (os.cpu_count() or 1)
     return {
+        "writer_s_per_gib": None if writer_s is None else writer_s / gib,
+        "reader_s_per_gib": reader_s / gib,
+        "cpu_busy": busy,
         "elapsed_ns": elapsed,
         "mib_s": payload / MIB / (elapsed / 1e9),
         "lines_s": writers * lines_per_writer / (elapsed / 1e9),
@@ -590,6 +600,9 @@ def summarize_log_runs(runs):
         "lines_s": med("lines_s"),
         "out_mib_s": med("out_mib_s"),
         "cpu_s_per_gib": med("cpu_s_per_gib"),
+        "writer_s_per_gib": med("writer_s_per_gib"),
+        "reader_s_per_gib": med("reader_s_per_gib"),
+        "cpu_busy": med("cpu_busy"),
         "records": sum(r["records"] for r in runs),
         "malformed": sum(r["malformed"] for r in runs),
         "lost": sum(r["lost"] for r in runs),
@@ -691,7 +704,7 @@ def procfile_run(pyinit, procfile, writers, per, tmp):
     proc.returncode = os.waitstatus_to_exitcode(st)
     if not out:
         raise RuntimeError("checker timed out")
-    m = dict(kv.split("=", 1) for kv in out.strip().split(" ", 7))
+    m = dict(kv.split("=", 1) for kv in out.strip().split(" ", 8))
     elapsed = int(m["t_end_ns"]) - t0
     payload = writers * per * (LINE_LEN + 1)
     # pyinit's own CPU: its wait4 rusage minus what each writer reported before lingering.
@@ -1019,14 +1032,16 @@ def render(R, cfg, argv_text):
             w(f"### {titles.get(writers, writers)}")
             w("")
             w("| configuration | MiB/s | lines/s | ratio to no-init pipe | per-round ratios | out MiB/s | init CPU s/GiB "
-              "| records checked | malformed | lost | dup |")
-            w("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+              "| writer / reader CPU s/GiB | CPUs busy | records checked | malformed | lost | dup |")
+            w("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
             for label, v in rows.items():
                 def f(x, spec):
                     return "–" if x is None else format(x, spec)
                 rr = " ".join(f"{x:.2f}" for x in run_ratios(v, pipe or {})) or "–"
                 w(f"| {label} | {f(v['mib_s'], ',.0f')} | {f(v['lines_s'], ',.0f')} | {rat(v, 'mib_s', pipe)} | "
-                  f"{rr} | {f(v['out_mib_s'], ',.0f')} | {f(v['cpu_s_per_gib'], '.3f')} | {v['records']:,} | "
+                  f"{rr} | {f(v['out_mib_s'], ',.0f')} | {f(v['cpu_s_per_gib'], '.3f')} | "
+                  f"{f(v.get('writer_s_per_gib'), '.2f')} / {f(v.get('reader_s_per_gib'), '.2f')} | "
+                  f"{'–' if v.get('cpu_busy') is None else format(v['cpu_busy'] * 100, '.0f') + ' %'} | {v['records']:,} | "
                   f"{v['malformed']} | {v['lost']} | {v['dups']} |")
             notes = [(label, v) for label, v in rows.items() if v["errors"] or v["bad_exit"] or v["first_bad"] != "-"]
             for label, v in notes:

@@ -750,8 +750,15 @@ fn wait_stalled(r: &Running, stdout_read: &std::os::fd::OwnedFd) -> i32 {
         )
     }
     .max(4096) as usize;
-    // A pipe is full when less than a page is free (a write needs a free slot).
-    let stdout_full = || pipe_unread(stdout_read) + 4096 > capacity;
+    // Full: most of the pipe holds unread bytes and pyinit adds no more (a
+    // write needs a free page slot, and partly filled pages leave bytes free).
+    let last = std::cell::Cell::new(0usize);
+    let stdout_full = || {
+        let now = pipe_unread(stdout_read);
+        let still = now == last.replace(now);
+        std::thread::sleep(Duration::from_millis(100));
+        still && now > capacity / 2
+    };
     assert!(
         eventually(SECS(10), || writer_blocked() || stdout_full()),
         "pyinit's stdout never filled up; {} of {capacity} bytes unread",

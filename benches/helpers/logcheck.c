@@ -5,14 +5,16 @@
  * every one against what logwriter wrote. FORMAT: raw (the line itself),
  * prefix ("name | line") or json (the "line" field of a pyinit JSON record;
  * a "partial" record counts as malformed). Prints one line:
- *   records=R good=G malformed=M lost=L dups=D bytes=B t_end_ns=T first_bad=...
+ *   records=R good=G malformed=M lost=L dups=D bytes=B t_end_ns=T cpu_us=C first_bad=...
  * where lost counts expected lines never seen and dups lines seen twice or out
- * of order; t_end_ns is CLOCK_MONOTONIC when the last byte was read.
+ * of order; t_end_ns is CLOCK_MONOTONIC when the last byte was read; cpu_us
+ * is the checker's own CPU time (user+system).
  * It reads the way a container runtime's log copier does (containerd's shim
  * copies the container's stdout with 32 KiB io.Copy buffers): plain blocking
  * read()s of READ_SIZE bytes (default 32768), no poll() in between unless
  * IDLE_MS > 0 asks for an idle timeout. */
 #include "common.h"
+#include <sys/resource.h>
 
 #define HDR 14
 #define CAP (8 << 20)
@@ -119,7 +121,10 @@ int main(int argc, char **argv) {
     }
     if (have) bad(buf, have); /* unterminated last record */
     for (int i = 0; i < nw; i++) if (next_seq[i] < per) lost += per - next_seq[i];
-    printf("records=%lld good=%lld malformed=%lld lost=%lld dups=%lld bytes=%lld t_end_ns=%llu first_bad=%s\n",
-           records, good, malformed, lost, dups, nbytes, (unsigned long long)t_end, first_bad[0] ? first_bad : "-");
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    long long cpu_us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000LL + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+    printf("records=%lld good=%lld malformed=%lld lost=%lld dups=%lld bytes=%lld t_end_ns=%llu cpu_us=%lld first_bad=%s\n",
+           records, good, malformed, lost, dups, nbytes, (unsigned long long)t_end, cpu_us, first_bad[0] ? first_bad : "-");
     return 0;
 }

@@ -6,6 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use tokio::io::unix::AsyncFd;
 
+use super::coalesce::Coalesce;
 use super::format::Formatter;
 use super::lines::LineSplitter;
 use super::sink::Sink;
@@ -63,6 +64,7 @@ pub async fn pump(
     }
     let mut splitter = LineSplitter::new(max_line);
     let mut buf = Vec::with_capacity(READ_CHUNK);
+    let mut coalesce = Coalesce::default();
     loop {
         buf.clear();
         let n = match read_some(&afd, &mut buf).await {
@@ -82,6 +84,7 @@ pub async fn pump(
             ready = None;
         }
         sink.send(out).await;
+        coalesce.after_read(n).await;
     }
     let mut out = Vec::new();
     splitter.finish(&mut |piece| formatter.write(piece, &mut out));
@@ -95,21 +98,23 @@ pub async fn pump(
 /// takes that, see [`Sink`]).
 async fn raw_pump(afd: &AsyncFd<OwnedFd>, max_line: usize, sink: Sink) {
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut coalesce = Coalesce::default();
     loop {
         // Room for a good read even behind a long unfinished line.
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
         }
-        match read_some(afd, &mut buf).await {
+        let got = match read_some(afd, &mut buf).await {
             Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
+            Ok(got) => got,
+        };
         let n = LineSplitter::raw_release(&buf, max_line);
         if n > 0 {
             sink.write(&buf[..n]).await;
             // Usually nothing is left; else a part of one line (≤ max_line).
             buf.drain(..n);
         }
+        coalesce.after_read(got).await;
     }
     // End of file: the unterminated last line, as it is.
     sink.write(&buf).await;
