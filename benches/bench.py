@@ -40,6 +40,7 @@ TRUE = shutil.which("true", path="/bin:/usr/bin") or "/bin/true"
 SLEEP = shutil.which("sleep", path="/bin:/usr/bin") or "/bin/sleep"
 UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
 PID1 = [UNSHARE, "--pid", "--fork", "--mount-proc"]
+TASKSET = shutil.which("taskset") or "/usr/bin/taskset"
 
 BASELINE = "tini"  # the "ratio to tini" reference
 LINE_LEN = 99  # bytes before the newline: 100-byte lines, 40 to a 4,000-byte write
@@ -493,20 +494,30 @@ def consumer_pipe():
     return r, w
 
 
-def log_run(lc, writers, lines_per_writer, tmp, lines_per_write=0):
-    """One throughput run: INIT -- logwriter | logcheck."""
+def pinned(cpu, argv):
+    """argv run on CPU `cpu` only (util-linux taskset), or as it is for None."""
+    return list(argv) if cpu is None else [TASKSET, "-c", str(cpu), *argv]
+
+
+def log_run(lc, writers, lines_per_writer, tmp, lines_per_write=0, place=(None, None, None)):
+    """One throughput run: INIT -- logwriter | logcheck. `place`: the CPU of
+    the writer, the init (or copier) and the reader; None lets the scheduler choose."""
+    on_w, on_i, on_r = place
     ru_file = Path(tmp) / "writer-rusage"
     ru_file.unlink(missing_ok=True)
     writer = [str(BIN / "logwriter"), str(writers), str(lines_per_writer), str(LINE_LEN), "0", "0", str(ru_file),
               str(lines_per_write)]
+    writer = pinned(on_w, writer)
     argv = lc.init.argv(writer, extra=lc.extra)
+    if lc.init.path is not None:
+        argv = pinned(on_i, argv)
     r, w = consumer_pipe()
     errf = open(Path(tmp) / "stderr", "w+")
     feeder = None
     try:
         checker = subprocess.Popen(
-            [str(BIN / "logcheck"), lc.fmt, str(writers), str(lines_per_writer), str(LINE_LEN), "0", "0",
-             str(CONSUMER_READ)],
+            pinned(on_r, [str(BIN / "logcheck"), lc.fmt, str(writers), str(lines_per_writer), str(LINE_LEN), "0",
+                          "0", str(CONSUMER_READ)]),
             stdin=r, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )
         t0 = time.monotonic_ns()
@@ -514,7 +525,8 @@ def log_run(lc, writers, lines_per_writer, tmp, lines_per_write=0):
             # writer → pipe → copier → pipe → checker; "the init" measured is the copier.
             fr, fw = os.pipe()
             try:
-                proc = subprocess.Popen(lc.copier, stdin=fr, stdout=w, stderr=errf, start_new_session=True)
+                proc = subprocess.Popen(pinned(on_i, lc.copier), stdin=fr, stdout=w, stderr=errf,
+                                        start_new_session=True)
                 feeder = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fw, stderr=errf,
                                           start_new_session=True)
             finally:
@@ -564,8 +576,12 @@ def log_run(lc, writers, lines_per_writer, tmp, lines_per_write=0):
     writer_s = None if writer_us is None else writer_us / 1e6
     reader_s = int(m["cpu_us"]) / 1e6
     parts = [x for x in (writer_s, cpu, reader_s) if x is not None]
-    busy = sum(parts) / (elapsed / 1e9) / (os.cpu_count() or 1)
+    ncpu = os.cpu_count() or 1
+    busy = sum(parts) / (elapsed / 1e9) / ncpu
     return {
+        # The throughput if every CPU were busy with this pipeline all the
+        # time: payload / (CPU seconds it took / CPUs). No scheduling can beat it.
+        "ceiling_mib_s": payload / MIB / (sum(parts) / ncpu) if sum(parts) > 0 else None,
         "writer_s_per_gib": None if writer_s is None else writer_s / gib,
         "reader_s_per_gib": reader_s / gib,
         "cpu_busy": busy,
@@ -603,6 +619,7 @@ def summarize_log_runs(runs):
         "writer_s_per_gib": med("writer_s_per_gib"),
         "reader_s_per_gib": med("reader_s_per_gib"),
         "cpu_busy": med("cpu_busy"),
+        "ceiling_mib_s": med("ceiling_mib_s"),
         "records": sum(r["records"] for r in runs),
         "malformed": sum(r["malformed"] for r in runs),
         "lost": sum(r["lost"] for r in runs),
@@ -640,6 +657,41 @@ def sec_logs(inits, cfg):
                 for lc in cfgs
             }
     return res
+
+
+# Where the three processes of a capture run: (label, writer CPU, init CPU, reader CPU).
+PLACEMENTS = [
+    ("scheduler's choice", None, None, None),
+    ("init shares the reader's CPU", 0, 1, 1),
+    ("init shares the writer's CPU", 0, 0, 1),
+    ("init alone, writer and reader share a CPU", 0, 1, 0),
+    ("all on one CPU", 0, 0, 0),
+]
+
+
+def sec_placement(inits, cfg):
+    """1 writer, 4,000 B writes, with each process pinned to a CPU: how much the
+    scheduler's placement decides (the pipe row pins writer and reader alike)."""
+    if (os.cpu_count() or 1) < 2 or not os.access(TASKSET, os.X_OK):
+        return {"status": "needs 2 CPUs and taskset"}
+    by = {i.name: i for i in inits}
+    rows = [LogConfig("no init (writer → pipe → reader)", NONE, capture=False)]
+    if "pyinit" in by:
+        rows.append(LogConfig("pyinit (capture, raw)", by["pyinit"]))
+    rows.append(LogConfig("reference: read/write copier (C)", NONE, copier=[str(BIN / "splicecopy"), "rw"]))
+    per = max(1, cfg["log_bytes"] // (LINE_LEN + 1))
+    res = {p[0]: {lc.label: [] for lc in rows} for p in PLACEMENTS}
+    with tempfile.TemporaryDirectory(prefix="pyinit-bench-") as tmp:
+        for r in range(cfg["place_rounds"]):
+            for place in rotated(PLACEMENTS, r):
+                for lc in rotated(rows, r):
+                    try:
+                        res[place[0]][lc.label].append({**log_run(lc, 1, per, tmp, 0, place[1:]), "round": r})
+                    except Exception as e:  # noqa: BLE001
+                        log(f"placement {place[0]} {lc.label}: {e}")
+    return {"status": "ok", "places": {k: {lab: summarize_log_runs(v) for lab, v in rows_.items()}
+                                       for k, rows_ in res.items()},
+            "cpus": {p[0]: p[1:] for p in PLACEMENTS}}
 
 
 def sec_procfile(inits, cfg):
@@ -819,6 +871,13 @@ def targets(R):
         r = ratio(cap.get("mib_s"), pipe.get("mib_s"))
         add(name, fmt_ratio(r) + " of the no-init pipe", f"≥ {goal}x", None if r is None else r >= goal,
             fmt_round_ratios(run_ratios(cap, pipe)))
+        ceil = ratio(cap.get("ceiling_mib_s"), pipe.get("mib_s"))
+        if ceil is not None:
+            busy = cap.get("cpu_busy")
+            out.append((f"(context, not a target) {name}: what the CPUs allow",
+                        f"CPU ceiling {fmt_ratio(ceil)} of the pipe (writer + pyinit + reader CPU time on "
+                        f"{os.cpu_count()} CPUs); CPUs {'–' if busy is None else f'{busy * 100:.0f} %'} busy",
+                        "–", "context", "–"))
     for key, name, goal in (("1", "pyinit CPU per GiB captured, 1 writer, 4,000 B writes", 0.3),
                             ("1x100", "pyinit CPU per GiB captured, 1 writer, 100 B writes", 2.0)):
         cap = logs.get(key, {}).get("pyinit (capture, raw)", {})
@@ -850,6 +909,11 @@ def targets(R):
     if pf.get("status") == "ok":
         bad += pf["malformed"] + pf["lost"] + pf["dups"]
         checked += pf["records"]
+    for rows in R.get("placement", {}).get("places", {}).values():
+        v = rows.get("pyinit (capture, raw)")
+        if v:
+            bad += v["malformed"] + v["lost"] + v["dups"]
+            checked += v["records"]
     add("malformed/lost lines through pyinit (all runs)", f"{bad:,} of {checked:,} records checked",
         "0", None if not any_pyinit else bad == 0)
     return out
@@ -1023,7 +1087,11 @@ def render(R, cfg, argv_text):
           "of payload. Only pyinit copies the output; the other inits pass the pipe through. The two reference rows "
           "put a minimal C copier between writer and reader (no init): `read`/`write` with 64 KiB (the copies "
           "a capturing init cannot avoid with read and write) and `splice` (no copy through user space) — the "
-          "floor for any capturing init on this machine.")
+          "floor for any capturing init on this machine. Writer / reader CPU: what `logwriter` and `logcheck` "
+          "spent per GiB in the same runs. CPUs busy: (writer + init + reader CPU time) / elapsed / CPUs. "
+          "CPU ceiling: the throughput this pipeline would reach if it kept every CPU busy all the time "
+          "(payload / (its CPU time / CPUs)), as a ratio to the no-init pipe: with three processes on 2 CPUs "
+          "a copier cannot beat it, however it is scheduled.")
         w("")
         titles = {"1": "1 writer, 4,000 B writes", "8": "8 writers sharing one pipe, 4,000 B writes",
                   "1x100": "1 writer, 100 B writes (one line per write)"}
@@ -1032,8 +1100,8 @@ def render(R, cfg, argv_text):
             w(f"### {titles.get(writers, writers)}")
             w("")
             w("| configuration | MiB/s | lines/s | ratio to no-init pipe | per-round ratios | out MiB/s | init CPU s/GiB "
-              "| writer / reader CPU s/GiB | CPUs busy | records checked | malformed | lost | dup |")
-            w("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+              "| writer / reader CPU s/GiB | CPUs busy | CPU ceiling | records checked | malformed | lost | dup |")
+            w("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
             for label, v in rows.items():
                 def f(x, spec):
                     return "–" if x is None else format(x, spec)
@@ -1041,13 +1109,39 @@ def render(R, cfg, argv_text):
                 w(f"| {label} | {f(v['mib_s'], ',.0f')} | {f(v['lines_s'], ',.0f')} | {rat(v, 'mib_s', pipe)} | "
                   f"{rr} | {f(v['out_mib_s'], ',.0f')} | {f(v['cpu_s_per_gib'], '.3f')} | "
                   f"{f(v.get('writer_s_per_gib'), '.2f')} / {f(v.get('reader_s_per_gib'), '.2f')} | "
-                  f"{'–' if v.get('cpu_busy') is None else format(v['cpu_busy'] * 100, '.0f') + ' %'} | {v['records']:,} | "
+                  f"{'–' if v.get('cpu_busy') is None else format(v['cpu_busy'] * 100, '.0f') + ' %'} | "
+                  f"{rat(v, 'ceiling_mib_s', {'ceiling_mib_s': (pipe or {}).get('mib_s')})} | {v['records']:,} | "
                   f"{v['malformed']} | {v['lost']} | {v['dups']} |")
             notes = [(label, v) for label, v in rows.items() if v["errors"] or v["bad_exit"] or v["first_bad"] != "-"]
             for label, v in notes:
                 w(f"- {label}: errors {v['errors'][:2]}, non-zero exits {v['bad_exit'][:3]}, "
                   f"first bad record `{v['first_bad'][:80]}`, stderr `{v['stderr'][:120]}`")
             w("")
+
+    pl = R.get("placement", {})
+    if pl.get("status") == "ok":
+        w("### Where the scheduler puts the processes (1 writer, 4,000 B writes)")
+        w("")
+        w("The same runs with each process pinned to a CPU (`taskset`): writer, init (or C copier) and reader. "
+          "The pipe row has no third process, so it only depends on where writer and reader are. On this 2-CPU "
+          "machine the scheduler picks one of these placements per run, which is why unpinned ratios jump from "
+          "run to run.")
+        w("")
+        w("| placement | CPUs (writer, init, reader) | no-init pipe MiB/s | pyinit MiB/s | pyinit ratio | "
+          "pyinit per-round ratios | pyinit CPU s/GiB | C copier MiB/s | C copier ratio |")
+        w("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
+        for place, rows in pl["places"].items():
+            pipe = rows.get("no init (writer → pipe → reader)", {})
+            py = rows.get("pyinit (capture, raw)", {})
+            cp = rows.get("reference: read/write copier (C)", {})
+            cpus = ", ".join("any" if c is None else str(c) for c in pl["cpus"][place])
+            rr = " ".join(f"{x:.2f}" for x in run_ratios(py, pipe)) or "–"
+
+            def g(v, k, spec=",.0f"):
+                return "–" if v.get(k) is None else format(v[k], spec)
+            w(f"| {place} | {cpus} | {g(pipe, 'mib_s')} | {g(py, 'mib_s')} | {rat(py, 'mib_s', pipe)} | {rr} | "
+              f"{g(py, 'cpu_s_per_gib', '.3f')} | {g(cp, 'mib_s')} | {rat(cp, 'mib_s', pipe)} |")
+        w("")
 
     if "procfile" in R:
         pf = R["procfile"]
@@ -1091,13 +1185,14 @@ def params(quick):
     if quick:
         return dict(quick=True, mem_rounds=2, se_rounds=4, se_per_round=10, sig_rounds=4, sig_per_round=25,
                     sd_rounds=4, sd_per_round=4, reap_rounds=2, reap_n=2500, reap_window=4096,
-                    log_rounds=2, log_bytes=32 * MIB, hf_runs=0)
+                    log_rounds=2, log_bytes=32 * MIB, place_rounds=1, hf_runs=0)
     return dict(quick=False, mem_rounds=5, se_rounds=20, se_per_round=25, sig_rounds=20, sig_per_round=50,
                 sd_rounds=20, sd_per_round=10, reap_rounds=3, reap_n=30000, reap_window=4096,
-                log_rounds=5, log_bytes=256 * MIB, hf_runs=300)
+                log_rounds=5, log_bytes=256 * MIB, place_rounds=3, hf_runs=300)
 
 
-SECTIONS = ["binary", "memory", "start_exit", "signal", "shutdown", "reaping", "logs", "procfile", "hyperfine"]
+SECTIONS = ["binary", "memory", "start_exit", "signal", "shutdown", "reaping", "logs", "placement", "procfile",
+            "hyperfine"]
 
 
 def main():
@@ -1139,6 +1234,7 @@ def main():
         ("shutdown", lambda: sec_latency(inits, cfg, "shutdown")),
         ("reaping", lambda: sec_reaping(inits, cfg)),
         ("logs", lambda: sec_logs(inits, cfg)),
+        ("placement", lambda: sec_placement(inits, cfg)),
         ("procfile", lambda: sec_procfile(inits, cfg)),
         ("hyperfine", lambda: sec_hyperfine(inits, cfg)),
     ]
