@@ -669,6 +669,18 @@ PLACEMENTS = [
 ]
 
 
+def placement_ceiling(cpus, row):
+    """MiB/s the busiest CPU allows when writer, init and reader are pinned to `cpus`."""
+    costs = (row.get("writer_s_per_gib"), row.get("cpu_s_per_gib"), row.get("reader_s_per_gib"))
+    if None in cpus or None in costs:
+        return None
+    load = {}
+    for cpu, c in zip(cpus, costs):
+        load[cpu] = load.get(cpu, 0.0) + c
+    worst = max(load.values())
+    return None if worst <= 0 else GIB / MIB / worst
+
+
 def sec_placement(inits, cfg):
     """1 writer, 4,000 B writes, with each process pinned to a CPU: how much the
     scheduler's placement decides (the pipe row pins writer and reader alike)."""
@@ -1127,9 +1139,15 @@ def render(R, cfg, argv_text):
           "machine the scheduler picks one of these placements per run, which is why unpinned ratios jump from "
           "run to run.")
         w("")
+        w("Ceiling: for a pinned placement, the most the three processes could move if the busiest CPU "
+          "never idled: 1 / (the largest sum of writer, pyinit and reader CPU seconds per GiB on one CPU), "
+          "as a ratio to the no-init pipe in the same placement. When the measured ratio sits close to it, "
+          "the CPUs, not pyinit's design, set the limit.")
+        w("")
         w("| placement | CPUs (writer, init, reader) | no-init pipe MiB/s | pyinit MiB/s | pyinit ratio | "
-          "pyinit per-round ratios | pyinit CPU s/GiB | C copier MiB/s | C copier ratio |")
-        w("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
+          "pyinit per-round ratios | pyinit CPU s/GiB | writer / reader CPU s/GiB | ceiling | "
+          "C copier MiB/s | C copier ratio |")
+        w("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
         for place, rows in pl["places"].items():
             pipe = rows.get("no init (writer → pipe → reader)", {})
             py = rows.get("pyinit (capture, raw)", {})
@@ -1139,8 +1157,11 @@ def render(R, cfg, argv_text):
 
             def g(v, k, spec=",.0f"):
                 return "–" if v.get(k) is None else format(v[k], spec)
+            ceil = placement_ceiling(pl["cpus"][place], py)
+            cl = "–" if ceil is None or not pipe.get("mib_s") else fmt_ratio(ceil / pipe["mib_s"])
             w(f"| {place} | {cpus} | {g(pipe, 'mib_s')} | {g(py, 'mib_s')} | {rat(py, 'mib_s', pipe)} | {rr} | "
-              f"{g(py, 'cpu_s_per_gib', '.3f')} | {g(cp, 'mib_s')} | {rat(cp, 'mib_s', pipe)} |")
+              f"{g(py, 'cpu_s_per_gib', '.3f')} | {g(py, 'writer_s_per_gib', '.2f')} / "
+              f"{g(py, 'reader_s_per_gib', '.2f')} | {cl} | {g(cp, 'mib_s')} | {rat(cp, 'mib_s', pipe)} |")
         w("")
 
     if "procfile" in R:

@@ -486,6 +486,92 @@ mod tests {
     }
 
     #[test]
+    fn records_stay_whole_when_the_stream_fills_up() {
+        // Two copying tasks and pyinit's own diagnostics (another thread)
+        // write 3 MiB of records into a pipe (1 MiB after `grow_pipe`) that
+        // a slow reader drains: direct writes go partial, tasks wait on
+        // writability and on each other, diagnostics queue for the thread.
+        let (r, w) = pipe();
+        let sink = Sink::new(Destination::Fd(w), QUEUE_BYTES);
+        let expect_lines = 2 * 48 * 128 + 2000;
+        // It never sees end of file (the writer thread holds the write end
+        // for the process's life): it stops at the expected line count.
+        let reader = std::thread::spawn(move || {
+            let mut f = std::fs::File::from(r);
+            let (mut all, mut lines) = (Vec::new(), 0);
+            let mut buf = vec![0; 32 * 1024];
+            while lines < expect_lines {
+                match f.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        lines += buf[..n].iter().filter(|&&b| b == b'\n').count();
+                        all.extend_from_slice(&buf[..n]);
+                    }
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            all
+        });
+        let diag = sink.clone();
+        let noise = std::thread::spawn(move || {
+            for i in 0..2000 {
+                diag.send_now(format!("d {i} {}\n", "d".repeat(50)).into_bytes());
+                std::thread::sleep(Duration::from_micros(30));
+            }
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let task = |id: u8| {
+                let sink = sink.clone();
+                async move {
+                    for i in 0..48 {
+                        // 32 KiB of whole records per write, as a pump does.
+                        let mut buf = Vec::new();
+                        for j in 0..128 {
+                            let n = i * 128 + j;
+                            buf.extend_from_slice(format!("{id} {n:08} ").as_bytes());
+                            buf.resize(buf.len() + 243, b'a' + id);
+                            buf.push(b'\n');
+                        }
+                        sink.write(&buf).await;
+                    }
+                }
+            };
+            let a = tokio::spawn(task(0));
+            let b = tokio::spawn(task(1));
+            let _ = a.await;
+            let _ = b.await;
+        });
+        noise.join().unwrap();
+        assert!(sink.flush_until(Some(Instant::now() + Duration::from_secs(10))));
+        let all = reader.join().unwrap();
+        let mut next = [0usize; 2];
+        let mut diags = 0;
+        for line in all.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let text = std::str::from_utf8(line).unwrap();
+            if let Some(rest) = text.strip_prefix("d ") {
+                assert!(rest.ends_with(&"d".repeat(50)), "torn: {text}");
+                diags += 1;
+                continue;
+            }
+            let id: usize = text[..1].parse().unwrap();
+            let n: usize = text[2..10].parse().unwrap();
+            assert_eq!(n, next[id], "out of order or torn: {text}");
+            assert_eq!(line.len(), 11 + 243, "torn: {text}");
+            assert!(
+                line[11..].iter().all(|&c| c == b'a' + id as u8),
+                "torn: {text}"
+            );
+            next[id] += 1;
+        }
+        assert_eq!(next, [48 * 128, 48 * 128]);
+        assert_eq!(diags, 2000);
+    }
+
+    #[test]
     fn flush_gives_up_at_the_deadline_when_nobody_reads() {
         let (_r, w) = pipe();
         let sink = Sink::new(Destination::Fd(w), 1 << 20);
