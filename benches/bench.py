@@ -1209,7 +1209,7 @@ def params(quick):
                     log_rounds=2, log_bytes=32 * MIB, place_rounds=1, hf_runs=0)
     return dict(quick=False, mem_rounds=5, se_rounds=20, se_per_round=25, sig_rounds=20, sig_per_round=50,
                 sd_rounds=20, sd_per_round=10, reap_rounds=3, reap_n=30000, reap_window=4096,
-                log_rounds=5, log_bytes=256 * MIB, place_rounds=3, hf_runs=300)
+                log_rounds=7, log_bytes=256 * MIB, place_rounds=3, hf_runs=300)
 
 
 SECTIONS = ["binary", "memory", "start_exit", "signal", "shutdown", "reaping", "logs", "placement", "procfile",
