@@ -12,13 +12,16 @@
 //! back, and a line that arrives during a flood waits at most [`LONG_PAUSE`].
 //! The child does not wait on it either: its pipe (256 KiB) has room for
 //! what it can write meanwhile (the pause is long only after a tiny read,
-//! i.e. a slow writer).
+//! i.e. a slow writer). Only a flood pauses at all — a read that follows
+//! the previous one within [`FLOOD_GAP`] — so a line written after a quiet
+//! spell, like the last words of an app that then exits, goes out and the
+//! end of file is read at once: a stop never waits on a pause for nothing.
 //!
 //! The timer is a `timerfd` on the event loop (tokio's own timers tick in
 //! whole milliseconds, far too coarse), made on first use.
 
 use std::os::fd::{AsFd, AsRawFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
@@ -34,6 +37,8 @@ pub const LONG_PAUSE: Duration = Duration::from_micros(200);
 pub const SMALL_READ: usize = 64 * 1024;
 /// Reads smaller than this are followed by the long pause.
 pub const TINY_READ: usize = 16 * 1024;
+/// Two reads this close together are a flood.
+pub const FLOOD_GAP: Duration = Duration::from_millis(1);
 
 struct Timer(TimerFd);
 
@@ -48,12 +53,17 @@ impl AsRawFd for Timer {
 #[derive(Default)]
 pub struct Coalesce {
     timer: Option<Option<AsyncFd<Timer>>>,
+    /// When the previous read was handled.
+    last: Option<Instant>,
 }
 
 impl Coalesce {
     /// Call after each read of `n` bytes has been written out.
     pub async fn after_read(&mut self, n: usize) {
-        if n == 0 || n >= SMALL_READ {
+        let now = Instant::now();
+        let flood = self.last.is_some_and(|t| now - t < FLOOD_GAP);
+        self.last = Some(now);
+        if !flood || n == 0 || n >= SMALL_READ {
             return;
         }
         let timer = self.timer.get_or_insert_with(|| {
