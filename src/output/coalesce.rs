@@ -10,7 +10,7 @@
 //! CPU in the scheduler, far more than copying a few KiB. The pause starts
 //! only after what was read has been written out: a lone line is never held
 //! back, and a line that arrives during a flood waits at most [`LONG_PAUSE`].
-//! The child does not wait on it either: its pipe (256 KiB) has room for
+//! The child does not wait on it either: its pipe (1 MiB) has room for
 //! what it can write meanwhile (the pause is long only after a tiny read,
 //! i.e. a slow writer). Only a flood pauses at all — a read that follows
 //! the previous one within [`FLOOD_GAP`] — so a line written after a quiet

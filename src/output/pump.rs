@@ -11,8 +11,16 @@ use super::format::Formatter;
 use super::lines::LineSplitter;
 use super::sink::Sink;
 
-/// Bytes read at once, and the pipe size asked for.
+/// Bytes read at once (at most).
 const READ_CHUNK: usize = 256 * 1024;
+/// The size asked for the child's pipe: `/proc/sys/fs/pipe-max-size`'s
+/// default, what anyone may ask. A flood then fills it for longer before the
+/// child blocks, so each wake-up of pyinit moves more (measured in
+/// `benches/`: 0.62x → 0.71x of the pipe with one writer, 0.35 s → 0.29 s
+/// of CPU per GiB). It is kernel memory only while the reader lags: at most
+/// 1 MiB per captured stream. Beyond a user's `pipe-user-pages-soft`, the
+/// kernel refuses, and the pipe stays smaller: slower, nothing else.
+const PIPE_SIZE: usize = 1024 * 1024;
 
 /// Reports the first line that matches a readiness regex.
 pub struct ReadyHook {
@@ -56,8 +64,8 @@ pub async fn pump(
         }
     };
     // A larger pipe lets a bursty writer run ahead without blocking and
-    // halves the reads; failure (an old kernel, a limit) only costs speed.
-    let _ = fcntl(afd.get_ref(), FcntlArg::F_SETPIPE_SZ(READ_CHUNK as i32));
+    // cuts the reads; failure (an old kernel, a limit) only costs speed.
+    let _ = fcntl(afd.get_ref(), FcntlArg::F_SETPIPE_SZ(PIPE_SIZE as i32));
     if formatter.is_raw() && ready.is_none() {
         raw_pump(&afd, max_line, sink).await;
         return;
