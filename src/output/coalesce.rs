@@ -20,7 +20,7 @@
 //! The timer is a `timerfd` on the event loop (tokio's own timers tick in
 //! whole milliseconds, far too coarse), made on first use.
 
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::sys::time::TimeSpec;
@@ -58,14 +58,43 @@ pub struct Coalesce {
 }
 
 impl Coalesce {
-    /// Call after each read of `n` bytes has been written out.
-    pub async fn after_read(&mut self, n: usize) {
+    /// Call after each read of `n` bytes from `pipe` has been written out;
+    /// gives the pipe back. During a pause the pipe is off the event loop:
+    /// registered, every write of the child would wake pyinit (edge-triggered
+    /// readiness fires per write), and the pause would save nothing. Adding
+    /// it back reports it at once if it is readable, so nothing is missed.
+    pub async fn after_read(&mut self, n: usize, pipe: AsyncFd<OwnedFd>) -> AsyncFd<OwnedFd> {
         let now = Instant::now();
         let flood = self.last.is_some_and(|t| now - t < FLOOD_GAP);
         self.last = Some(now);
         if !flood || n == 0 || n >= SMALL_READ {
-            return;
+            return pipe;
         }
+        let pause = if n < TINY_READ { LONG_PAUSE } else { PAUSE };
+        if !self.arm(pause) {
+            return pipe;
+        }
+        let fd = pipe.into_inner();
+        self.expired().await;
+        let mut fd = fd;
+        loop {
+            // SAFETY: the pipe stays open and unchanged while the AsyncFd owns it.
+            match unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) } {
+                Ok(a) => return a,
+                Err(e) => {
+                    // Only when the kernel is out of memory: the child
+                    // blocks on its full pipe meanwhile; nothing is lost.
+                    let (back, err) = e.into_parts();
+                    tracing::warn!("cannot watch an output pipe again ({err}); retrying");
+                    fd = back;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+
+    /// Starts the timer for one pause; `false` when there is no timer.
+    fn arm(&mut self, pause: Duration) -> bool {
         let timer = self.timer.get_or_insert_with(|| {
             let fd = TimerFd::new(
                 ClockId::CLOCK_MONOTONIC,
@@ -75,17 +104,20 @@ impl Coalesce {
             // SAFETY: the timerfd stays open and unchanged while the AsyncFd owns it.
             unsafe { AsyncFd::register_with_interest(Timer(fd), Interest::READABLE) }.ok()
         });
-        let Some(timer) = timer else { return };
-        let pause = if n < TINY_READ { LONG_PAUSE } else { PAUSE };
+        let Some(timer) = timer else { return false };
         let one_shot = Expiration::OneShot(TimeSpec::from_duration(pause));
-        if timer
+        timer
             .get_ref()
             .0
             .set(one_shot, TimerSetTimeFlags::empty())
-            .is_err()
-        {
+            .is_ok()
+    }
+
+    /// Waits until the armed timer expires.
+    async fn expired(&mut self) {
+        let Some(Some(timer)) = &self.timer else {
             return;
-        }
+        };
         loop {
             let Ok(mut guard) = timer.readable().await else {
                 return;

@@ -55,19 +55,19 @@ pub async fn pump(
         return;
     }
     // SAFETY: the OwnedFd stays open and unchanged while the AsyncFd owns it.
-    let afd = match unsafe { AsyncFd::register_with_interest(pipe, tokio::io::Interest::READABLE) }
-    {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::warn!("cannot capture output: {e}");
-            return;
-        }
-    };
+    let mut afd =
+        match unsafe { AsyncFd::register_with_interest(pipe, tokio::io::Interest::READABLE) } {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!("cannot capture output: {e}");
+                return;
+            }
+        };
     // A larger pipe lets a bursty writer run ahead without blocking and
     // cuts the reads; failure (an old kernel, a limit) only costs speed.
     let _ = fcntl(afd.get_ref(), FcntlArg::F_SETPIPE_SZ(PIPE_SIZE as i32));
     if formatter.is_raw() && ready.is_none() {
-        raw_pump(&afd, max_line, sink).await;
+        raw_pump(afd, max_line, sink).await;
         return;
     }
     let mut splitter = LineSplitter::new(max_line);
@@ -92,7 +92,7 @@ pub async fn pump(
             ready = None;
         }
         sink.send(out).await;
-        coalesce.after_read(n).await;
+        afd = coalesce.after_read(n, afd).await;
     }
     let mut out = Vec::new();
     splitter.finish(&mut |piece| formatter.write(piece, &mut out));
@@ -104,7 +104,7 @@ pub async fn pump(
 /// stays at its front, the new bytes are read after it, and everything up to
 /// the last newline is written from it (directly to the stream when it
 /// takes that, see [`Sink`]).
-async fn raw_pump(afd: &AsyncFd<OwnedFd>, max_line: usize, sink: Sink) {
+async fn raw_pump(mut afd: AsyncFd<OwnedFd>, max_line: usize, sink: Sink) {
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut coalesce = Coalesce::default();
     loop {
@@ -112,7 +112,7 @@ async fn raw_pump(afd: &AsyncFd<OwnedFd>, max_line: usize, sink: Sink) {
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
         }
-        let got = match read_some(afd, &mut buf).await {
+        let got = match read_some(&afd, &mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(got) => got,
         };
@@ -122,7 +122,7 @@ async fn raw_pump(afd: &AsyncFd<OwnedFd>, max_line: usize, sink: Sink) {
             // Usually nothing is left; else a part of one line (≤ max_line).
             buf.drain(..n);
         }
-        coalesce.after_read(got).await;
+        afd = coalesce.after_read(got, afd).await;
     }
     // End of file: the unterminated last line, as it is.
     sink.write(&buf).await;
