@@ -712,9 +712,11 @@ fn python_print_is_block_buffered_with_no_python_env() {
 
 // ------------------------------------------------------------ stalled reader
 
-/// Waits until the whole chain is stalled: pyinit's stdout writer thread
-/// blocked on the full pipe nobody reads, and the child blocked on its own
-/// pipe to pyinit. Returns the child's (host) pid.
+/// Waits until the whole chain is stalled: pyinit's stdout full (the pipe
+/// nobody reads holds all it can, with pyinit waiting to write more: either
+/// its copying task on the event loop, or its writer thread blocked in
+/// `pipe_write`), and the child blocked on its own pipe to pyinit. Returns
+/// the child's (host) pid.
 fn wait_stalled(r: &Running, stdout_read: &std::os::fd::OwnedFd) -> i32 {
     r.wait_stderr(SECS(10), |l| l == "READY");
     let child = {
@@ -740,9 +742,26 @@ fn wait_stalled(r: &Running, stdout_read: &std::os::fd::OwnedFd) -> i32 {
                     && wchan(dir.join("wchan").display().to_string()).contains("pipe_write")
             })
     };
+    // SAFETY: F_GETPIPE_SZ only reads the pipe's size.
+    let capacity = unsafe {
+        libc::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(stdout_read),
+            libc::F_GETPIPE_SZ,
+        )
+    }
+    .max(4096) as usize;
+    // Full: most of the pipe holds unread bytes and pyinit adds no more (a
+    // write needs a free page slot, and partly filled pages leave bytes free).
+    let last = std::cell::Cell::new(0usize);
+    let stdout_full = || {
+        let now = pipe_unread(stdout_read);
+        let still = now == last.replace(now);
+        std::thread::sleep(Duration::from_millis(100));
+        still && now > capacity / 2
+    };
     assert!(
-        eventually(SECS(10), writer_blocked),
-        "pyinit's stdout writer never blocked; {} bytes unread",
+        eventually(SECS(10), || writer_blocked() || stdout_full()),
+        "pyinit's stdout never filled up; {} of {capacity} bytes unread",
         pipe_unread(stdout_read)
     );
     assert!(pipe_unread(stdout_read) >= 16 * 1024);

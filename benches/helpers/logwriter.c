@@ -1,4 +1,4 @@
-/* logwriter NWRITERS LINES_PER_WRITER LINELEN ID_BASE LINGER [RUSAGE_FILE]
+/* logwriter NWRITERS LINES_PER_WRITER LINELEN ID_BASE LINGER [RUSAGE_FILE [LINES_PER_WRITE]]
  * NWRITERS processes (forked; one process when 1) write LINES_PER_WRITER
  * lines each to stdout, which they share. A line is LINELEN bytes before its
  * newline: "WW SSSSSSSSSS " (writer id, sequence number) then a filler letter
@@ -8,7 +8,9 @@
  * for a signal instead of exiting (for Procfile mode, where one process
  * exiting stops the others). RUSAGE_FILE: just before exiting, write the
  * CPU time (user+system, microseconds) of all writers to it, so a harness can
- * subtract it from the rusage wait4() reports for the init above. */
+ * subtract it from the rusage wait4() reports for the init above ("-": none).
+ * LINES_PER_WRITE: lines per write() (default 0: as many as fit in PIPE_BUF;
+ * 1 is a print()-heavy app writing each line by itself). */
 #include <sys/resource.h>
 #include "common.h"
 #include <limits.h>
@@ -19,9 +21,9 @@ static void put_num(char *p, unsigned long long v, int width) {
     for (int i = width - 1; i >= 0; i--) { p[i] = (char)('0' + v % 10); v /= 10; }
 }
 
-static void writer(int id, long lines, int len) {
+static void writer(int id, long lines, int len, int per) {
     int rec = len + 1;
-    int per = PIPE_BUF / rec;
+    if (per < 1) per = PIPE_BUF / rec;
     if (per < 1) per = 1;
     char *buf = malloc((size_t)rec * (size_t)per);
     char *tmpl[26]; /* one whole line per filler letter; digits patched in */
@@ -66,16 +68,17 @@ int main(int argc, char **argv) {
     int len = atoi(argv[3]);
     int base = atoi(argv[4]);
     int linger = atoi(argv[5]);
+    int per = argc > 7 ? atoi(argv[7]) : 0;
     if (len < HDR + 1) len = HDR + 1;
     reset_signals();
     alarm(600);
     if (nw <= 1) {
-        writer(base, lines, len);
+        writer(base, lines, len, per);
     } else {
         for (int w = 0; w < nw; w++) {
             pid_t p = fork();
             if (p < 0) die("fork");
-            if (p == 0) { writer(base + w, lines, len); _exit(0); }
+            if (p == 0) { writer(base + w, lines, len, per); _exit(0); }
         }
         int st, bad = 0;
         pid_t r;

@@ -103,6 +103,25 @@ impl LineSplitter {
         out
     }
 
+    /// Raw mode in place, for a caller that keeps the unfinished line at the
+    /// front of its own read buffer: `buf` is that line (if any) followed by
+    /// the new bytes. Returns how many bytes from the front may go out now —
+    /// exactly the bytes [`push`] would release — so that what stays (the
+    /// unfinished line) is at most `max` bytes. A free function of the
+    /// buffer: no copy, no state.
+    ///
+    /// [`push`]: LineSplitter::push
+    pub fn raw_release(buf: &[u8], max: usize) -> usize {
+        let max = max.max(1);
+        let mut end = memchr::memrchr(b'\n', buf).map_or(0, |j| j + 1);
+        // Cuts run from the start of the unfinished line, as in `push`, so
+        // the pieces are the same wherever the reads happened to end.
+        while buf.len() - end > max {
+            end += cut_point(&buf[end..], max);
+        }
+        end
+    }
+
     /// End of input: hands out the unterminated last line, if any.
     pub fn finish(&mut self, emit: &mut impl FnMut(Piece<'_>)) {
         if !self.pending.is_empty() {
@@ -301,6 +320,48 @@ mod tests {
                 // Same bytes released, same bytes held.
                 assert_eq!(a, b);
                 assert_eq!(generic.pending, fast.pending);
+            }
+        }
+    }
+
+    #[test]
+    fn raw_release_matches_the_generic_path() {
+        let mut seed = 0x5DEECE66Du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..500 {
+            let max = 1 + (next() % 16) as usize;
+            let mut generic = LineSplitter::new(max);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            // The caller's buffer: the held unfinished line, then new bytes.
+            let mut buf: Vec<u8> = Vec::new();
+            for _ in 0..(next() % 20) {
+                let len = (next() % 40) as usize;
+                let chunk: Vec<u8> = (0..len)
+                    .map(|_| match next() % 8 {
+                        0 => b'\n',
+                        1 => 0xC3,
+                        2 => 0xA9,
+                        _ => b'a' + (next() % 26) as u8,
+                    })
+                    .collect();
+                generic.push(&chunk, &mut |p| {
+                    a.extend_from_slice(p.bytes());
+                    if let Piece::Line(_) = p {
+                        a.push(b'\n');
+                    }
+                });
+                buf.extend_from_slice(&chunk);
+                let n = LineSplitter::raw_release(&buf, max);
+                b.extend(buf.drain(..n));
+                // Same bytes released, same bytes held, and held is bounded.
+                assert_eq!(a, b);
+                assert_eq!(generic.pending, buf);
+                assert!(buf.len() <= max);
             }
         }
     }

@@ -1,7 +1,9 @@
-//! The capture pipeline: one reader task per child pipe splits bytes into
-//! lines ([`lines`]), formats them as records ([`format`]) and hands whole
-//! records to one writer thread per output stream ([`sink`]).
+//! The capture pipeline: one copying task per child pipe ([`pump`]) splits
+//! bytes into lines ([`lines`]), formats them as records ([`format`]) and
+//! writes whole records to pyinit's stream ([`sink`]), gathering a flood
+//! into fewer copies ([`coalesce`]).
 
+pub mod coalesce;
 pub mod format;
 pub mod lines;
 pub mod pump;
