@@ -295,6 +295,17 @@ def versions(inits):
 
 
 # --------------------------------------------------------------------------
+def probe_section():
+    """The health-probe cost table that benches/probe.sh wrote (run.sh runs
+    it first), included as it is: `pyinit health` against curl and the
+    python urllib form."""
+    p = ROOT / "benches" / "PROBE-RESULTS.md"
+    if not p.exists():
+        return ""
+    body = p.read_text().split("\n", 1)[1] if "\n" in p.read_text() else ""
+    return "\n## Health probe cost (from benches/probe.sh)\n" + body
+
+
 # Sections. Each returns a JSON-able dict; RESULTS.md is rendered from them.
 
 
@@ -1290,7 +1301,7 @@ def main():
     BIN.mkdir(parents=True, exist_ok=True)
     (BIN / "results.json").write_text(json.dumps(R, indent=1, default=str))
     cmdline = a.command_line or "python3 benches/bench.py " + " ".join(sys.argv[1:])
-    text = render(R, cfg, cmdline.strip())
+    text = render(R, cfg, cmdline.strip()) + probe_section()
     Path(a.output).write_text(text)
     log(f"wrote {a.output} ({cfg['elapsed_s']:.0f} s)")
     for t in targets(R):

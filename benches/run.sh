@@ -84,7 +84,14 @@ if ((build)) && [[ -z $pyinit ]]; then
     fi
 fi
 
-# 3. Measure. The harness bounds every step itself; this is the outer bound.
+# 3. The health-probe cost (benches/PROBE-RESULTS.md, which RESULTS.md
+# includes); a failure here only leaves the older table in place.
+if ! ((quick)); then
+    say "benches/probe.sh (pyinit health vs curl vs python urllib)"
+    timeout 600 "$here/probe.sh" --no-build >/dev/null || say "probe.sh failed; keeping the older PROBE-RESULTS.md"
+fi
+
+# 4. Measure. The harness bounds every step itself; this is the outer bound.
 if ((quick)); then limit=300; else limit=3600; fi
 say "running benches/bench.py (at most ${limit}s)"
 exec timeout --kill-after=30 "$limit" python3 "$here/bench.py" "${args[@]}" --command-line "$cmdline"
