@@ -189,12 +189,9 @@ pub fn main(opts: CheckCli) -> Result<i32, Error> {
         let _ = r.join();
     }
     let since = |i: Instant| i.saturating_duration_since(start);
-    let default_send = crate::signals::rewrite::Router::new(
-        opts.supervisor.rewrite.clone(),
-        opts.supervisor.single_child,
-    )
-    .route(opts.signal)
-    .map_or(0, |r| r.send);
+    let default_send = crate::signals::rewrite::Router::new(opts.supervisor.rewrite.clone())
+        .route(opts.signal)
+        .map_or(0, |r| r.send);
     let facts = Facts {
         signal: opts.signal,
         default_send,

@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use super::args::{Cli, GraceFrom};
-use crate::config::{self, envfile, Config, ProcessSpec, SignalScope};
+use crate::config::{self, envfile, Config, ProcessSpec};
 use crate::error::{describe_io, Error};
 use crate::exit_status::ExpectExit;
 use crate::output::format::LogFormat;
@@ -76,7 +76,7 @@ impl Cli {
             check_config: self.check_config,
             grace: self.grace,
             stop_delay: self.stop_delay,
-            router: Router::new(self.rewrite.clone(), self.single_child),
+            router: Router::new(self.rewrite.clone()),
             signal_scope: self.signal_scope,
             expect: ExpectExit::new(self.expect_exit.clone()),
             socket: std::env::var_os("PYINIT_SOCKET")
@@ -153,8 +153,6 @@ impl Cli {
                 .any(|n| explicit(n));
             if !scope_given {
                 cfg.signal_scope = defaults.signal_scope.unwrap_or(cfg.signal_scope);
-                cfg.router =
-                    Router::new(self.rewrite.clone(), cfg.signal_scope == SignalScope::Main);
             }
             let names: Vec<String> = procs.iter().map(|p| p.name.clone()).collect();
             let deps: Vec<Vec<String>> = procs.iter().map(|p| p.depends_on.clone()).collect();
@@ -224,6 +222,7 @@ mod tests {
     use super::super::args::tests::with_env;
     use super::*;
     use crate::cli::{parse, Invocation};
+    use crate::config::SignalScope;
     use std::time::Duration;
 
     struct Dir(std::path::PathBuf);

@@ -1,8 +1,9 @@
-//! `--rewrite FROM:TO` and the routing rule of SPEC point 2.
+//! `--rewrite FROM:TO`.
 //!
-//! What a received signal *means* (a stop or not, group or main process) is
-//! decided by the signal pyinit received; the rewrite table changes only the
-//! number that is sent. A rule whose target is `0` drops the signal entirely.
+//! What a received signal *means* (a stop or not) is decided by the signal
+//! pyinit received; the rewrite table changes only the number that is sent.
+//! A rule whose target is `0` drops the signal entirely. Which processes get
+//! it is the signal scope's decision (`crate::supervisor::scope`).
 
 use super::names;
 
@@ -30,15 +31,6 @@ pub fn parse_rule(text: &str) -> Result<Rule, String> {
     Ok(Rule { from, to })
 }
 
-/// Where a forwarded signal goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// The main process's process group (stop signals).
-    Group,
-    /// The main process alone.
-    Main,
-}
-
 /// What to do with one received signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
@@ -46,22 +38,17 @@ pub struct Route {
     pub send: i32,
     /// Whether it starts (or continues) the graceful stop.
     pub stop: bool,
-    pub target: Target,
 }
 
-/// The `--rewrite` table plus the `--single-child` switch.
+/// The `--rewrite` table.
 #[derive(Debug, Clone, Default)]
 pub struct Router {
     rules: Vec<Rule>,
-    single_child: bool,
 }
 
 impl Router {
-    pub fn new(rules: Vec<Rule>, single_child: bool) -> Self {
-        Router {
-            rules,
-            single_child,
-        }
+    pub fn new(rules: Vec<Rule>) -> Self {
+        Router { rules }
     }
 
     /// The signals the rules send (not the dropped ones).
@@ -81,13 +68,10 @@ impl Router {
         if send == 0 {
             return None;
         }
-        let stop = names::is_stop(received);
-        let target = if stop && !self.single_child {
-            Target::Group
-        } else {
-            Target::Main
-        };
-        Some(Route { send, stop, target })
+        Some(Route {
+            send,
+            stop: names::is_stop(received),
+        })
     }
 }
 
@@ -95,11 +79,8 @@ impl Router {
 mod tests {
     use super::*;
 
-    fn router(rules: &[&str], single: bool) -> Router {
-        Router::new(
-            rules.iter().map(|r| parse_rule(r).unwrap()).collect(),
-            single,
-        )
+    fn router(rules: &[&str]) -> Router {
+        Router::new(rules.iter().map(|r| parse_rule(r).unwrap()).collect())
     }
 
     #[test]
@@ -113,35 +94,24 @@ mod tests {
     }
 
     #[test]
-    fn stop_signals_go_to_the_group_others_to_main() {
-        let r = router(&[], false);
-        assert_eq!(r.route(15).unwrap().target, Target::Group);
-        assert_eq!(r.route(2).unwrap().target, Target::Group);
-        assert_eq!(r.route(3).unwrap().target, Target::Group);
+    fn term_int_quit_are_stops_the_rest_are_not() {
+        let r = router(&[]);
+        for s in [15, 2, 3] {
+            assert!(r.route(s).unwrap().stop);
+        }
         for s in [1, 10, 12, 21, 22, 28] {
-            let route = r.route(s).unwrap();
-            assert_eq!(route.target, Target::Main);
-            assert!(!route.stop);
+            assert!(!r.route(s).unwrap().stop);
         }
     }
 
     #[test]
-    fn single_child_sends_everything_to_main_but_still_stops() {
-        let r = router(&[], true);
-        let route = r.route(15).unwrap();
-        assert_eq!(route.target, Target::Main);
-        assert!(route.stop);
-    }
-
-    #[test]
     fn meaning_follows_the_received_signal() {
-        let r = router(&["TERM:INT", "HUP:TERM", "USR1:0"], false);
+        let r = router(&["TERM:INT", "HUP:TERM", "USR1:0"]);
         assert_eq!(
             r.route(15),
             Some(Route {
                 send: 2,
                 stop: true,
-                target: Target::Group
             })
         );
         assert_eq!(
@@ -149,7 +119,6 @@ mod tests {
             Some(Route {
                 send: 15,
                 stop: false,
-                target: Target::Main
             })
         );
         assert_eq!(r.route(10), None);
@@ -157,7 +126,7 @@ mod tests {
 
     #[test]
     fn last_rule_wins() {
-        let r = router(&["TERM:INT", "TERM:QUIT"], false);
+        let r = router(&["TERM:INT", "TERM:QUIT"]);
         assert_eq!(r.route(15).unwrap().send, 3);
     }
 }

@@ -30,7 +30,7 @@ fn config(processes: Vec<ProcessSpec>, multi: bool) -> Config {
         check_config: false,
         grace: Duration::from_secs(9),
         stop_delay: Duration::ZERO,
-        router: Router::new(Vec::new(), false),
+        router: Router::new(Vec::new()),
         signal_scope: SignalScope::Auto,
         expect: ExpectExit::default(),
         log_format: LogFormat::Raw,
@@ -144,13 +144,10 @@ fn single_command_starts_and_stops_per_scope_then_finishes_with_its_status() {
 #[test]
 fn rewrite_changes_what_is_sent_not_that_it_stops() {
     let mut cfg = config(vec![spec("app")], false);
-    cfg.router = Router::new(
-        vec![
-            parse_rule("TERM:INT").unwrap(),
-            parse_rule("HUP:TERM").unwrap(),
-        ],
-        false,
-    );
+    cfg.router = Router::new(vec![
+        parse_rule("TERM:INT").unwrap(),
+        parse_rule("HUP:TERM").unwrap(),
+    ]);
     let mut s = Sim::new(&cfg);
     s.start();
     s.spawned(0, 10);
@@ -166,7 +163,7 @@ fn rewrite_changes_what_is_sent_not_that_it_stops() {
 #[test]
 fn a_dropped_signal_does_nothing_at_all() {
     let mut cfg = config(vec![spec("app")], false);
-    cfg.router = Router::new(vec![parse_rule("TERM:0").unwrap()], false);
+    cfg.router = Router::new(vec![parse_rule("TERM:0").unwrap()]);
     let mut s = Sim::new(&cfg);
     s.start();
     s.spawned(0, 10);
@@ -180,7 +177,7 @@ fn a_dropped_signal_does_nothing_at_all() {
 #[test]
 fn a_non_stop_signal_arms_no_deadline() {
     let mut cfg = config(vec![spec("app")], false);
-    cfg.router = Router::new(vec![parse_rule("HUP:TERM").unwrap()], false);
+    cfg.router = Router::new(vec![parse_rule("HUP:TERM").unwrap()]);
     let mut s = Sim::new(&cfg);
     s.start();
     s.spawned(0, 10);
