@@ -92,12 +92,10 @@ struct Driver<'a> {
     /// Whether `/proc` is this pid namespace's (else pids there mean nothing).
     proc_is_ours: bool,
     finished: bool,
-    // --- OOM kills (src/oom) ---
     /// The memory cgroup watcher; `None` where there is nothing to watch.
     oom: Option<crate::oom::OomMonitor>,
     /// Whether process `i`'s last end was an OOM kill (for the final line).
     oom_ended: Vec<bool>,
-    // --- end OOM ---
 }
 
 /// Runs `cfg` to completion and returns pyinit's exit code.
@@ -159,7 +157,6 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
         oom: None,
         oom_ended: vec![false; n],
     };
-    // --- OOM kills (src/oom) ---
     driver.oom = match crate::oom::OomMonitor::start(driver.proc_is_ours) {
         Ok(m) => {
             tracing::debug!("{}", m.summary());
@@ -170,7 +167,6 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
             None
         }
     };
-    // --- end OOM ---
     if let Some(dir) = &notify_dir {
         for (i, p) in cfg.processes.iter().enumerate() {
             if matches!(p.ready, Some(ReadyProbe::Notify)) {
@@ -216,14 +212,13 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
     if control.is_some() {
         crate::control::server::stop(&cfg.socket);
     }
-    // --- OOM kills (src/oom): kills counted but not named yet ---
+    // OOM kills: kills counted but not named yet.
     if let Some(m) = &mut driver.oom {
         let kills = m.finish(Instant::now(), &|_| None);
         driver.report_oom(&mut machine, kills);
     }
-    // --- end OOM ---
     driver.drain(&machine).await;
-    // --- OOM kills (src/oom): the last line when the main process died of one ---
+    // OOM kills: the last line when the main process died of one.
     if !cfg.multi && driver.oom_ended[0] {
         tracing::warn!(
             "the main process ({}) was killed by the kernel's OOM killer; exiting with status {}",
@@ -231,11 +226,8 @@ pub async fn run(cfg: &Config, signal_fd: OwnedFd) -> Result<i32, Error> {
             machine.exit_code()
         );
     }
-    // --- end OOM ---
     Ok(machine.exit_code())
 }
-
-// --- OOM kills (src/oom) ---
 /// The OOM watcher's next wake-up, or never without a watcher.
 async fn oom_changed(oom: &mut Option<crate::oom::OomMonitor>) {
     match oom {
@@ -243,7 +235,6 @@ async fn oom_changed(oom: &mut Option<crate::oom::OomMonitor>) {
         None => std::future::pending().await,
     }
 }
-// --- end OOM ---
 
 /// The next control request, or never when there is no socket.
 async fn next_control(
@@ -307,7 +298,6 @@ impl Driver<'_> {
                     let _ = msg.reply.send(reply);
                     self.apply(machine, actions);
                 }
-                // --- OOM kills (src/oom) ---
                 _ = oom_changed(&mut self.oom) => {
                     let cfg = self.cfg;
                     let name_of = |pid: i32| machine.process_of(pid).map(|i| cfg.processes[i].name.clone());
@@ -317,7 +307,6 @@ impl Driver<'_> {
                     };
                     self.report_oom(machine, kills);
                 }
-                // --- end OOM ---
                 _ = &mut timer, if armed != far => {
                     // Fired: the next turn re-arms it if anything is due later.
                     armed = far;
@@ -363,9 +352,8 @@ impl Driver<'_> {
                     task.abort();
                 }
             }
-            // --- OOM kills (src/oom): a SIGKILL pyinit did not send ---
+            // OOM kills: a SIGKILL pyinit did not send.
             self.oom_on_reaped(machine, r.pid, ended);
-            // --- end OOM ---
             let actions = machine.handle(Instant::now(), Input::Reaped { pid: r.pid, ended });
             self.apply(machine, actions);
         }
@@ -416,8 +404,6 @@ impl Driver<'_> {
             }
         }
     }
-
-    // --- OOM kills (src/oom) ---
     /// A child was reaped: was it killed by the OOM killer?
     fn oom_on_reaped(&mut self, machine: &mut Machine<'_>, pid: i32, ended: Ended) {
         let managed = machine.process_of(pid);
@@ -458,7 +444,6 @@ impl Driver<'_> {
             self.apply(machine, actions);
         }
     }
-    // --- end OOM ---
 
     fn descendants(&self) -> Vec<procs::ProcInfo> {
         if self.proc_is_ours {
@@ -503,9 +488,19 @@ impl Driver<'_> {
             }
             Delivery::Scope(scope_kind) => {
                 // One read of /proc per forwarded signal: the group's
-                // processes with their handlers, at this moment.
-                let table = match pgid {
-                    Some(g) if self.proc_is_ours => procs::group_snapshot(g),
+                // processes at this moment, with their handlers where the
+                // scope decides by them (under `group` only for the event).
+                let table = match (pgid, scope_kind) {
+                    (Some(g), SignalScope::Auto) if self.proc_is_ours => procs::group_snapshot(g),
+                    (Some(g), SignalScope::Group) if self.proc_is_ours => procs::group_members(g)
+                        .into_iter()
+                        .map(|p| scope::ProcSnap {
+                            pid: p.pid,
+                            ppid: p.ppid,
+                            pgid: p.pgid,
+                            caught: 0,
+                        })
+                        .collect(),
                     _ => Vec::new(),
                 };
                 let scope_kind = if pgid.is_some() && !self.proc_is_ours {
