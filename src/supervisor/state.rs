@@ -250,13 +250,10 @@ impl<'a> Machine<'a> {
             self.procs[i].pid
         }
     }
-
-    // --- OOM kills (src/oom) ---
     /// Whether pyinit sent process `i` SIGKILL (its grace ran out).
     pub fn kill_sent(&self, i: usize) -> bool {
         self.procs[i].killed
     }
-    // --- end OOM ---
 
     /// Which managed process has this pid.
     pub fn process_of(&self, pid: i32) -> Option<usize> {
