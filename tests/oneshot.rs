@@ -300,23 +300,11 @@ fn gunicorn_answers_only_after_the_migration_wrote_its_marker() {
     );
     let r = run_config(&dir, &toml, &[]);
     r.wait_stderr(T, |l| l.contains("web is ready"));
-    let body = http_get(port);
+    let body = http_get_raw(port, "/", Duration::from_secs(5)).expect("no HTTP answer");
     assert!(body.ends_with("\r\n\r\nmigrated"), "{body:?}");
     r.signal(libc::SIGTERM);
     let out = r.wait(T);
     assert_code(&out, 0);
-}
-
-/// One plain HTTP/1.0 GET of `/` on 127.0.0.1:`port`: the whole answer.
-fn http_get(port: u16) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
 }
 
 #[test]

@@ -7,8 +7,7 @@
 mod util;
 
 use std::ffi::CString;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -467,17 +466,6 @@ fn read_only_cgroup_mount_falls_back_to_polling_and_still_names() {
     assert!(re.is_match(&stderr), "the grandchild is named:\n{stderr}");
 }
 
-fn get(port: u16, path: &str) -> Option<String> {
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
-    s.set_read_timeout(Some(SECS(10))).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: t\r\n\r\n").as_bytes())
-        .ok()?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).ok()?;
-    Some(resp)
-}
-
 #[test]
 fn gunicorn_worker_killed_by_the_oom_killer_is_named_while_the_master_lives() {
     let Some(cg) = cgroup_or_skip("gunicorn_worker_oom", 160 << 20) else {
@@ -505,7 +493,9 @@ fn gunicorn_worker_killed_by_the_oom_killer_is_named_while_the_master_lives() {
     assert!(
         eventually(SECS(20), || {
             master = children_of(pyinit).first().copied().unwrap_or(0);
-            master != 0 && children_of(master).len() == 2 && answers(&get(port, "/"))
+            master != 0
+                && children_of(master).len() == 2
+                && answers(&http_get_raw(port, "/", SECS(10)))
         }),
         "gunicorn did not answer with 2 workers; stderr:\n{}",
         p.stderr_now()
@@ -515,7 +505,7 @@ fn gunicorn_worker_killed_by_the_oom_killer_is_named_while_the_master_lives() {
     assert_eq!(ns_workers.len(), 2, "stderr:\n{}", p.stderr_now());
 
     let t0 = Instant::now();
-    let _ = get(port, "/alloc");
+    let _ = http_get_raw(port, "/alloc", SECS(10));
     let answered = t0.elapsed();
     let line = p.wait_line(OOM_LINE, SECS(20));
     println!(
@@ -539,7 +529,7 @@ fn gunicorn_worker_killed_by_the_oom_killer_is_named_while_the_master_lives() {
     assert!(proc_state(master).is_some_and(|s| s != 'Z'), "master gone");
     assert!(
         eventually(SECS(20), || children_of(master).len() == 2
-            && answers(&get(port, "/"))),
+            && answers(&http_get_raw(port, "/", SECS(10)))),
         "no replacement worker; stderr:\n{}",
         p.stderr_now()
     );

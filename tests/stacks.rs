@@ -22,8 +22,6 @@
 //! gunicorns booting at once on a small machine would blur them.
 mod util;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
@@ -123,14 +121,7 @@ fn init(dir: &TempDir, venv: &str, flags: &[&str]) -> Builder {
 
 /// One HTTP GET of `path`: the status line and the body, or None.
 fn http_get(port: u16, path: &str, timeout: Duration) -> Option<(String, String)> {
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
-    s.set_read_timeout(Some(timeout)).ok()?;
-    s.set_write_timeout(Some(timeout)).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes())
-        .ok()?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).ok()?;
+    let resp = http_get_raw(port, path, timeout)?;
     let (head, body) = resp.split_once("\r\n\r\n")?;
     Some((head.lines().next()?.to_string(), body.to_string()))
 }

@@ -703,3 +703,20 @@ pub fn free_port() -> u16 {
         .expect("cannot bind a free port")
         .port()
 }
+
+/// One plain HTTP/1.0 GET of `path` on 127.0.0.1:`port`: the whole answer
+/// (status line, headers, body), or `None` when it could not be had.
+pub fn http_get_raw(port: u16, path: &str, timeout: Duration) -> Option<String> {
+    use std::io::Write;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500).min(timeout))
+            .ok()?;
+    s.set_read_timeout(Some(timeout)).ok()?;
+    s.set_write_timeout(Some(timeout)).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    Some(resp)
+}
